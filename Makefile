@@ -1,0 +1,38 @@
+# stylelab: `make test` runs the whole suite, `make transfer` stylises a built-in image.
+# Both create the environment first if it is missing: a venv outside the clone
+# (override with VENV=...), so fresh clones reuse the 5 GB of torch already installed.
+
+VENV ?= $(HOME)/.cache/stylelab/venv
+PY := $(VENV)/bin/python
+# The venv is refreshed whenever pyproject.toml's dependencies change.
+STAMP := $(VENV)/.stylelab-deps-$(shell python3 tools/requirements.py --hash)
+
+.PHONY: venv test transfer starter check-starter bench examples clean
+
+venv: $(STAMP)
+
+$(STAMP):
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet $$(python3 tools/requirements.py)
+	@rm -f $(VENV)/.stylelab-deps-* && touch $@
+
+test: venv
+	$(PY) -m pytest
+
+transfer: venv
+	$(PY) -m stylelab transfer --content astronaut --style swirls --out out/astronaut_swirls.png
+
+starter:
+	python3 tools/make_starter.py
+
+check-starter:
+	python3 tools/make_starter.py --check
+
+examples: venv
+	$(PY) -m stylelab examples out/examples
+
+bench: venv
+	$(PY) -m bench.bench_transfer
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,30 @@
+"""Print the requirements pyproject.toml declares (runtime and dev), for `pip install`.
+
+pyproject.toml is the one place dependencies are declared. The Makefile installs
+them into the venv without installing stylelab itself, so one venv can serve
+several clones: each runs its own code from its own folder.
+
+    python3 tools/requirements.py          # torch>=2.1 torchvision>=0.16 ...
+    python3 tools/requirements.py --hash   # a short hash of that list, for the Makefile's stamp
+
+Standard library only (tomllib: Python 3.11+), since it runs before the venv exists.
+"""
+
+import hashlib
+import sys
+import tomllib
+from pathlib import Path
+
+
+def requirements():
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    return project["dependencies"] + [r for extra in project.get("optional-dependencies", {}).values()
+                                      for r in extra]
+
+
+if __name__ == "__main__":
+    listed = requirements()
+    if sys.argv[1:] == ["--hash"]:
+        print(hashlib.sha1("\n".join(listed).encode()).hexdigest()[:12])
+    else:
+        print(" ".join(listed))
