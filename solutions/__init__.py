@@ -1,0 +1,6 @@
+"""The exercises of stylelab, one module per topic.
+
+solutions/ holds the reference implementation, the single source of truth;
+starter/ is generated from it by tools/make_starter.py, each exercise body
+replaced by a stub for students to fill in.
+"""
