@@ -1,0 +1,105 @@
+"""Command line: `python -m stylelab transfer|examples|layers`.
+
+`transfer` runs Gatys et al. (CVPR 2016) style transfer on built-in images or
+your own files and writes a PNG; texture synthesis is `--content-weight 0
+--init random`, feature inversion is `--style-weights 0 0 0 0 0 --init random`.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stylelab.backbones import BACKBONES, BackboneUnavailable
+from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES
+from stylelab.images import ImageError
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="stylelab", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    t = commands.add_parser("transfer", help="stylise an image",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--content", default="astronaut",
+                   help=f"a file, or a built-in image: {', '.join(CONTENT_IMAGES)}")
+    t.add_argument("--style", default="swirls",
+                   help=f"a file, or a built-in image: {', '.join(STYLE_IMAGES)}")
+    t.add_argument("--out", default=None, help="PNG to write (default: out/CONTENT_STYLE.png)")
+    t.add_argument("--backbone", default="vgg19", choices=list(BACKBONES))
+    t.add_argument("--size", type=int, default=256, help="shorter side of the output, in pixels")
+    t.add_argument("--style-size", type=int, default=None, help="shorter side of the style image")
+    t.add_argument("--num-iters", type=int, default=200)
+    t.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
+    t.add_argument("--lr", type=float, default=None, help="step size (default: per backbone)")
+    t.add_argument("--init", default="content", choices=["content", "random", "noise"])
+    t.add_argument("--noise-ratio", type=float, default=0.6)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--content-layer", default=None, help="layer name, e.g. relu4_2")
+    t.add_argument("--style-layers", nargs="+", default=None, help="layer names")
+    t.add_argument("--content-weight", type=float, default=None)
+    t.add_argument("--style-weights", type=float, nargs="+", default=None)
+    t.add_argument("--tv-weight", type=float, default=None)
+    t.add_argument("--snapshot-every", type=int, default=0,
+                   help="also save the image every N steps, beside --out")
+    t.add_argument("--quiet", action="store_true", help="print only the output path")
+
+    e = commands.add_parser("examples", help="list the built-in images, or write them as PNGs")
+    e.add_argument("folder", nargs="?", help="write every built-in image here")
+
+    layers = commands.add_parser("layers", help="list a backbone's layer names and indices")
+    layers.add_argument("--backbone", default="vgg19", choices=list(BACKBONES))
+    return parser
+
+
+def transfer(args):
+    from stylelab.transfer import chain, progress, run_transfer, snapshots
+
+    out = Path(args.out or f"out/{Path(args.content).stem}_{Path(args.style).stem}.png")
+    overrides = {key: value for key, value in (
+        ("content_layer", args.content_layer), ("style_layers", args.style_layers),
+        ("content_weight", args.content_weight), ("style_weights", args.style_weights),
+        ("tv_weight", args.tv_weight)) if value is not None}
+    callback = chain(
+        None if args.quiet else progress(args.num_iters, every=max(1, args.num_iters // 10)),
+        snapshots(out.with_suffix(""), args.snapshot_every, args.backbone)
+        if args.snapshot_every else None)
+    result = run_transfer(args.content, args.style, backbone=args.backbone, size=args.size,
+                          style_size=args.style_size, num_iters=args.num_iters,
+                          optimizer=args.optimizer, lr=args.lr, init=args.init,
+                          noise_ratio=args.noise_ratio, seed=args.seed, callback=callback,
+                          **overrides)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.image.save(out)
+    history = out.with_suffix(".json")
+    history.write_text(json.dumps({"settings": result.settings, "history": result.history}))
+    if not args.quiet:
+        print(f"{result.seconds:.1f} s for {args.num_iters} steps; losses in {history}")
+    print(f"wrote {out}")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "transfer":
+            transfer(args)
+        elif args.command == "examples":
+            if args.folder:
+                from stylelab.examples import main as write_examples
+
+                write_examples([args.folder])
+            else:
+                for name, (_, credit) in EXAMPLES.items():
+                    kind = "content" if name in CONTENT_IMAGES else "style"
+                    print(f"{name:10s} {kind:8s} {credit}")
+        elif args.command == "layers":
+            from stylelab.backbones import load_backbone
+
+            net = load_backbone(args.backbone)
+            for index, name in enumerate(net.layer_names):
+                print(f"{index:3d}  {name}")
+    except (ImageError, BackboneUnavailable, KeyError, ValueError) as error:
+        message = error.args[0] if error.args else str(error)
+        print(f"stylelab: error: {message}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,158 @@
+"""The style-transfer driver: images and a backbone in, a stylised picture out.
+
+Gatys et al. (CVPR 2016) style transfer, run by the exercises' own
+`style_transfer` loop (the reference solutions by default, or a student's
+module). This file only prepares what the loop takes: it loads the backbone cut
+after the deepest layer needed, turns layer names into module indices, resizes
+and preprocesses the images, and picks loss weights tuned for each backbone.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from stylelab.backbones import BACKBONES, load_backbone
+from stylelab.examples import resolve_image
+from stylelab.images import load_image, save_image, to_pil
+
+# Layers and weights per backbone. VGG-19 follows Gatys et al. (content relu4_2,
+# style relu1_1..relu5_1); its weights were tuned here by eye for its 0..255 Caffe
+# input: each style layer starts out contributing about as much as the others,
+# since raw Gram differences span five orders of magnitude across layers.
+# SqueezeNet follows CS231n's assignment (content fire2, style relu1, fire3..fire5).
+PRESETS = {
+    "vgg19": dict(
+        content_layer="relu4_2",
+        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        content_weight=1.0,
+        style_weights=(1e4, 50.0, 30.0, 0.3, 1e3),
+        tv_weight=10.0,
+    ),
+    "squeezenet1_1": dict(
+        content_layer="fire2",
+        style_layers=("relu1", "fire3", "fire4", "fire5"),
+        content_weight=5e-2,
+        style_weights=(20000, 500, 12, 1),
+        tv_weight=5e-2,
+    ),
+}
+# Step sizes per optimiser: L-BFGS scales its own steps; Adam's lr is in units of
+# the backbone's input, so VGG's 0..255 range wants a larger one than CS231n's 3.0
+# on a normalised image.
+LEARNING_RATES = {("vgg19", "adam"): 10.0, ("squeezenet1_1", "adam"): 3.0,
+                  ("vgg19", "lbfgs"): 1.0, ("squeezenet1_1", "lbfgs"): 1.0}
+
+
+@dataclass
+class TransferResult:
+    image: object  # PIL.Image, the stylised picture
+    img: torch.Tensor  # (1, 3, H, W), in the backbone's input space
+    history: dict  # "content", "style", "tv", "total" -> one float per step
+    seconds: float
+    settings: dict = field(default_factory=dict)
+
+
+def default_impl():
+    from solutions import style_transfer
+
+    return style_transfer
+
+
+def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
+                 num_iters=200, optimizer="lbfgs", lr=None, init="content",
+                 noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None,
+                 **weights):
+    """Stylise content with style and return a TransferResult.
+
+    Inputs:
+    - content, style: a built-in image name (see stylelab.examples), a file
+      path, or a PIL image.
+    - backbone: 'vgg19' (offline) or 'squeezenet1_1'.
+    - size: shorter side of the output in pixels; style_size is the style
+      image's, defaulting to size.
+    - num_iters, optimizer, lr, init, noise_ratio, seed, callback: as for
+      style_transfer; lr=None picks one for the backbone and optimiser.
+    - impl: the module holding the exercises; the reference solutions if None.
+    - channels_last: run the backbone channels-last (faster on CPUs); None means
+      only for the reference solutions, since students' `.view` calls would break.
+    - weights: content_layer, style_layers (layer names), content_weight,
+      style_weights, tv_weight, overriding the backbone's preset.
+    """
+    if backbone not in PRESETS:
+        raise KeyError(f"unknown backbone {backbone!r}; choose one of: {', '.join(PRESETS)}")
+    unknown = set(weights) - set(PRESETS[backbone])
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(PRESETS[backbone])}")
+    settings = {**PRESETS[backbone], **weights}
+    style_layers = tuple(settings["style_layers"])
+    if len(settings["style_weights"]) != len(style_layers):
+        raise ValueError(f"{len(style_layers)} style layers but {len(settings['style_weights'])} "
+                         f"style weights; give one weight per layer")
+    if lr is None:
+        lr = LEARNING_RATES[(backbone, optimizer)]
+    impl = impl or default_impl()
+    if channels_last is None:
+        channels_last = impl is default_impl()
+
+    net = load_backbone(backbone, layers=(settings["content_layer"],) + style_layers,
+                        channels_last=channels_last)
+    content_img = load_image(_open(content), size, net.preprocess)
+    style_img = load_image(_open(style), style_size or size, net.preprocess)
+    start = time.perf_counter()
+    img, history = impl.style_transfer(
+        net.cnn, content_img, style_img,
+        content_layer=net.index(settings["content_layer"]),
+        content_weight=settings["content_weight"],
+        style_layers=[net.index(layer) for layer in style_layers],
+        style_weights=list(settings["style_weights"]),
+        tv_weight=settings["tv_weight"],
+        num_iters=num_iters, optimizer=optimizer, lr=lr, init=init,
+        noise_ratio=noise_ratio, pixel_range=net.pixel_range(), seed=seed,
+        callback=callback)
+    seconds = time.perf_counter() - start
+    settings.update(backbone=backbone, size=size, style_size=style_size or size,
+                    num_iters=num_iters, optimizer=optimizer, lr=lr, init=init, seed=seed)
+    return TransferResult(to_pil(img, net.deprocess), img, history, seconds, settings)
+
+
+def _open(source):
+    return source if not isinstance(source, (str, Path)) else resolve_image(str(source))
+
+
+def progress(num_iters, every=10, out=print):
+    """A callback printing the losses every few steps, with the time per step."""
+    start = time.perf_counter()
+
+    def callback(t, img, losses):
+        if (t + 1) % every == 0 or t + 1 == num_iters:
+            per_step = (time.perf_counter() - start) / (t + 1)
+            out(f"step {t + 1:4d}/{num_iters}  total {losses['total']:.4g}  "
+                f"content {losses['content']:.4g}  style {losses['style']:.4g}  "
+                f"tv {losses['tv']:.4g}  {per_step:.2f} s/step")
+
+    return callback
+
+
+def snapshots(folder, every, backbone="vgg19"):
+    """A callback saving the image as folder/step_0010.png every few steps."""
+    folder = Path(folder)
+    deprocess = BACKBONES[backbone][1].deprocess
+
+    def callback(t, img, losses):
+        if (t + 1) % every == 0:
+            save_image(img, folder / f"step_{t + 1:04d}.png", deprocess)
+
+    return callback
+
+
+def chain(*callbacks):
+    """One callback calling several in turn (None entries are skipped)."""
+    callbacks = [c for c in callbacks if c is not None]
+
+    def callback(t, img, losses):
+        for c in callbacks:
+            c(t, img, losses)
+
+    return callback
