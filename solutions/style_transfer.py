@@ -21,6 +21,10 @@ network access, the network and the random seed are passed in.
 import torch
 
 
+class _OutOfEvaluations(Exception):
+    """Stops L-BFGS inside a line search once style_transfer has spent num_iters."""
+
+
 def extract_features(x, cnn):
     """
     Use the CNN to extract features from the input image x.
@@ -169,10 +173,13 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
     - style_layers: list of indices into extract_features' list for the style loss.
     - style_weights: list of weights, one per entry of style_layers.
     - tv_weight: weight of the total-variation regularisation.
-    - num_iters: number of optimisation steps.
+    - num_iters: number of loss evaluations (forward and backward passes), the
+      unit of cost. Adam takes one step per evaluation.
     - optimizer: "adam" (CS231n: lr, then decayed_lr from step decay_lr_at on,
-      clamping the pixels into pixel_range after every step) or "lbfgs" (one
-      L-BFGS iteration per step, lr is its step length, clamping once at the end).
+      clamping the pixels into pixel_range after every step) or "lbfgs" (L-BFGS
+      with a strong-Wolfe line search, which may spend several evaluations on
+      one iteration; lr is its initial step length; it returns the best image
+      it evaluated, clamped into pixel_range at the end).
     - lr, decayed_lr, decay_lr_at: Adam's learning-rate schedule; decay_lr_at
       defaults to 90% of num_iters (CS231n: 180 of 200).
     - init: how img starts: "content" (a copy of content_img), "random"
@@ -183,15 +190,15 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
       the preprocessed values of black and white; defaults to CS231n's
       (-1.5, 1.5).
     - seed: seed of the random generator used for the random and noise inits.
-    - callback: if given, called after every step as callback(t, img, losses)
-      where t counts from 0, img is the current image (do not modify it) and
-      losses is a dict of floats with keys "content", "style", "tv" and "total".
+    - callback: if given, called after every evaluation as callback(t, img,
+      losses) where t counts evaluations from 0, img is the image just evaluated
+      (do not modify it) and losses is a dict of floats with keys "content",
+      "style", "tv" and "total".
 
     Returns a tuple of:
     - img: the stylised image, a Tensor of the same shape as content_img that
       does not require grad.
-    - history: dict of lists, one float per step for each key of losses: the
-      losses of the image that step started from.
+    - history: dict of lists, one float per evaluation for each key of losses.
     """
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     if pixel_range is None:
@@ -225,16 +232,21 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
     if optimizer == "adam":
         opt = torch.optim.Adam([img], lr=lr)
     elif optimizer == "lbfgs":
-        # One L-BFGS iteration per step keeps one loss evaluation per step, so the
-        # callback and the history see every step; its curvature memory persists.
-        opt = torch.optim.LBFGS([img], lr=lr, max_iter=1)
+        # The strong-Wolfe line search matters: without it, L-BFGS sizes its second
+        # step from the curvature along its tiny first one, and on these losses that
+        # step can be millions of times too long and blow the image up to inf.
+        opt = torch.optim.LBFGS([img], lr=lr, max_iter=num_iters, max_eval=num_iters,
+                                line_search_fn="strong_wolfe")
     else:
         raise ValueError(f"optimizer must be 'adam' or 'lbfgs', not {optimizer!r}")
 
     history = {"content": [], "style": [], "tv": [], "total": []}
-    step_losses = {}
+    best = {"total": float("inf"), "img": img.detach().clone()}
 
     def closure():
+        t = len(history["total"])
+        if t == num_iters:
+            raise _OutOfEvaluations  # L-BFGS's last line search wanted more
         opt.zero_grad()
         feats = extract_features(img, cnn)
         c_loss = content_loss(content_weight, feats[content_layer], content_target)
@@ -243,25 +255,34 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
         loss = c_loss + s_loss + t_loss
         loss.backward()
         # as_tensor: a loss may be a plain number (e.g. a style loss over no layers)
-        step_losses.update({key: torch.as_tensor(value).item() for key, value in
-                            (("content", c_loss), ("style", s_loss), ("tv", t_loss), ("total", loss))})
+        losses = {key: torch.as_tensor(value).item() for key, value in
+                  (("content", c_loss), ("style", s_loss), ("tv", t_loss), ("total", loss))}
+        for key, value in losses.items():
+            history[key].append(value)
+        if losses["total"] < best["total"]:
+            best.update(total=losses["total"], img=img.detach().clone())
+        if callback is not None:
+            callback(t, img.detach(), losses)
         return loss
 
-    for t in range(num_iters):
-        if optimizer == "adam" and t == decay_lr_at:
-            for group in opt.param_groups:
-                group["lr"] = decayed_lr
-        opt.step(closure)
-        if optimizer == "adam":
+    if optimizer == "adam":
+        for t in range(num_iters):
+            if t == decay_lr_at:
+                for group in opt.param_groups:
+                    group["lr"] = decayed_lr
+            opt.step(closure)
             # Adam can push pixels far outside what an image can hold; clamping keeps
             # img an image. L-BFGS is not clamped: moving the point behind its back
             # would spoil the curvature it has learned.
             with torch.no_grad():
                 img.copy_(torch.maximum(torch.minimum(img, high), low))
-        for key, value in step_losses.items():
-            history[key].append(value)
-        if callback is not None:
-            callback(t, img.detach(), dict(step_losses))
+    else:
+        try:
+            while len(history["total"]) < num_iters:
+                opt.step(closure)  # returns early if it converges; then it goes on
+        except _OutOfEvaluations:
+            pass
+        img = best["img"]
 
     with torch.no_grad():
         img = torch.maximum(torch.minimum(img, high), low)

@@ -24,6 +24,10 @@ network access, the network and the random seed are passed in.
 import torch
 
 
+class _OutOfEvaluations(Exception):
+    """Stops L-BFGS inside a line search once style_transfer has spent num_iters."""
+
+
 def extract_features(x, cnn):
     """
     Use the CNN to extract features from the input image x.
@@ -158,10 +162,13 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
     - style_layers: list of indices into extract_features' list for the style loss.
     - style_weights: list of weights, one per entry of style_layers.
     - tv_weight: weight of the total-variation regularisation.
-    - num_iters: number of optimisation steps.
+    - num_iters: number of loss evaluations (forward and backward passes), the
+      unit of cost. Adam takes one step per evaluation.
     - optimizer: "adam" (CS231n: lr, then decayed_lr from step decay_lr_at on,
-      clamping the pixels into pixel_range after every step) or "lbfgs" (one
-      L-BFGS iteration per step, lr is its step length, clamping once at the end).
+      clamping the pixels into pixel_range after every step) or "lbfgs" (L-BFGS
+      with a strong-Wolfe line search, which may spend several evaluations on
+      one iteration; lr is its initial step length; it returns the best image
+      it evaluated, clamped into pixel_range at the end).
     - lr, decayed_lr, decay_lr_at: Adam's learning-rate schedule; decay_lr_at
       defaults to 90% of num_iters (CS231n: 180 of 200).
     - init: how img starts: "content" (a copy of content_img), "random"
@@ -172,15 +179,15 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
       the preprocessed values of black and white; defaults to CS231n's
       (-1.5, 1.5).
     - seed: seed of the random generator used for the random and noise inits.
-    - callback: if given, called after every step as callback(t, img, losses)
-      where t counts from 0, img is the current image (do not modify it) and
-      losses is a dict of floats with keys "content", "style", "tv" and "total".
+    - callback: if given, called after every evaluation as callback(t, img,
+      losses) where t counts evaluations from 0, img is the image just evaluated
+      (do not modify it) and losses is a dict of floats with keys "content",
+      "style", "tv" and "total".
 
     Returns a tuple of:
     - img: the stylised image, a Tensor of the same shape as content_img that
       does not require grad.
-    - history: dict of lists, one float per step for each key of losses: the
-      losses of the image that step started from.
+    - history: dict of lists, one float per evaluation for each key of losses.
     """
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     # TODO: implement style_transfer as its docstring describes.
