@@ -259,7 +259,7 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
                   (("content", c_loss), ("style", s_loss), ("tv", t_loss), ("total", loss))}
         for key, value in losses.items():
             history[key].append(value)
-        if losses["total"] < best["total"]:
+        if losses["total"] < best["total"]:  # what L-BFGS returns; see below
             best.update(total=losses["total"], img=img.detach().clone())
         if callback is not None:
             callback(t, img.detach(), losses)
