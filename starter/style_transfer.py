@@ -169,8 +169,9 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
       with a strong-Wolfe line search, which may spend several evaluations on
       one iteration; lr is its initial step length; it returns the best image
       it evaluated, clamped into pixel_range at the end).
-    - lr, decayed_lr, decay_lr_at: Adam's learning-rate schedule; decay_lr_at
-      defaults to 90% of num_iters (CS231n: 180 of 200).
+    - lr, decayed_lr, decay_lr_at: Adam's learning-rate schedule: from step
+      decay_lr_at on, the same optimizer goes on with decayed_lr, keeping its
+      moments. decay_lr_at defaults to 90% of num_iters (CS231n: 180 of 200).
     - init: how img starts: "content" (a copy of content_img), "random"
       (uniform noise over pixel_range) or "noise" (noise_ratio * noise +
       (1 - noise_ratio) * content_img, as in deeplearning.ai's version).

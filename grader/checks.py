@@ -1,0 +1,326 @@
+"""Check a student's exercises against reference tensors, with feedback that teaches.
+
+Each check calls one function of the student's style_transfer.py on stored
+inputs and compares the result with the reference output using CS231n's
+relative error, max(|x - y| / max(1e-8, |x| + |y|)). It never crashes: an
+unfinished stub, an exception, a wrong type or shape, NaN or inf, or an input
+modified in place each give a FAIL with a one-line reason. When a wrong answer
+matches a common mistake (a Gram matrix left unnormalised, a style loss that
+indexes feats by position...), the reason says which, as a teaching assistant
+would.
+"""
+
+import ast
+import copy
+import importlib.util
+import inspect
+import math
+import textwrap
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from grader.points import POINTS
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = Path(__file__).resolve().parent / "reference" / "style_transfer_checks.pt"
+EXERCISES = tuple(POINTS)
+
+# Largest relative error that passes. The loop runs eight Adam steps in float32,
+# where summation order alone moves the last digits; the losses are one sum each.
+TOLERANCES = {"extract_features": 1e-5, "content_loss": 1e-5, "gram_matrix": 1e-5,
+              "style_loss": 1e-5, "tv_loss": 1e-5, "style_transfer": 1e-3}
+
+# Inputs through which a loss must stay differentiable, per exercise.
+GRAD_INPUTS = {"content_loss": ("content_current",), "style_loss": ("feats",),
+               "tv_loss": ("img",), "gram_matrix": ("features",)}
+
+HINTS = {
+    "extract_features": {
+        "last_only": "you returned only the last layer's output: append every module's output to the list",
+        "includes_input": "your list starts with the input x: feats[i] must be the output of cnn[i]",
+        "missing_last": "your list misses the last module's output: run every module of cnn",
+    },
+    "content_loss": {
+        "mean": "you averaged the squared differences: the content loss sums them",
+        "no_weight": "you forgot to multiply by content_weight",
+        "norm": "you took the square root (a norm): the content loss is the sum of squares itself",
+        "half": "your loss is half the expected value: there is no 1/2 factor here",
+    },
+    "gram_matrix": {
+        "unnormalized": "your Gram matrix is C*H*W times too large: did you skip normalize?",
+        "hw_only": "your Gram matrix is C times too large: normalize divides by C*H*W, not H*W",
+        "c_only": "your Gram matrix is H*W times too large: normalize divides by C*H*W, not C",
+        "with_batch": "your Gram matrix is N times too small: divide by C*H*W, not N*C*H*W; each image has its own",
+        "always_normalized": "with normalize=False the Gram matrix must not be divided by C*H*W",
+        "wrong_transpose": "your Gram matrix is (N, H*W, H*W): multiply the (C, H*W) features by their transpose, "
+                           "so that it compares channels, not positions",
+        "first_image_only": "you returned one (C, C) matrix: compute a Gram matrix for each of the N images",
+    },
+    "style_loss": {
+        "by_position": "you indexed feats by position (feats[i]): use the layer index feats[style_layers[i]]",
+        "no_weight": "you forgot to multiply each layer's term by style_weights[i]",
+        "mean": "you averaged the squared differences: the style loss sums them",
+        "last_layer_only": "only the last layer counts in your loss: add the layers' terms up instead of "
+                           "overwriting the loss in the loop",
+        "unnormalized_gram": "your Gram matrices are not normalized: call gram_matrix with its default "
+                             "normalize=True, as the targets were",
+    },
+    "tv_loss": {
+        "abs": "you summed absolute differences: the total-variation loss here squares them",
+        "vertical_only": "you only compared vertical neighbours: add the horizontal differences too",
+        "horizontal_only": "you only compared horizontal neighbours: add the vertical differences too",
+        "mean": "you averaged the squared differences: the total-variation loss sums them",
+        "no_weight": "you forgot to multiply by tv_weight",
+        "wraparound": "your differences wrap around the border (torch.roll?): compare only neighbours inside the image",
+    },
+    "style_transfer": {
+        "no_clamp": "your image leaves pixel_range: clamp img into (low, high) after every Adam step",
+        "no_decay": "the learning rate never drops: switch to decayed_lr at step decay_lr_at",
+        "reset_moments": "you created a new Adam at decay_lr_at, which forgets its moments: change the "
+                         "learning rate of the existing optimizer instead (opt.param_groups)",
+    },
+}
+
+
+def tiny_cnn_state(seed=0):
+    """Seeded weights for tiny_cnn, independent of how torch initialises layers."""
+    g = torch.Generator().manual_seed(1000 + seed)
+    shapes = {"0.weight": (6, 3, 3, 3), "0.bias": (6,), "3.weight": (8, 6, 3, 3), "3.bias": (8,)}
+    return {key: 0.4 * torch.randn(shape, generator=g) + (0.05 if key.endswith("bias") else 0.0)
+            for key, shape in shapes.items()}
+
+
+def tiny_cnn(state):
+    """Conv-ReLU-MaxPool-Conv-ReLU: the network of the extract_features and loop checks."""
+    cnn = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU())
+    cnn.load_state_dict(state)
+    return cnn.requires_grad_(False)
+
+
+def call(function, exercise, inputs):
+    """Call an exercise on a case's inputs; returns the raw result.
+
+    gram_matrix is called twice (normalize=True, then False).
+    """
+    if exercise == "gram_matrix":
+        return [function(inputs["features"]), function(inputs["features"], normalize=False)]
+    if exercise == "style_transfer":
+        settings = {key: value for key, value in inputs.items()
+                    if key not in ("cnn", "content_img", "style_img")}
+        return function(inputs["cnn"], inputs["content_img"], inputs["style_img"], **settings)
+    return function(*inputs.values())
+
+
+def rel_error(x, y):
+    """CS231n's relative error: max(|x - y| / max(1e-8, |x| + |y|))."""
+    x, y = x.detach().double(), y.detach().double()
+    return float(((x - y).abs() / torch.clamp(x.abs() + y.abs(), min=1e-8)).max()) if x.numel() else 0.0
+
+
+class Fail(Exception):
+    """A check failed; the message is the one-line reason."""
+
+
+@dataclass
+class Result:
+    exercise: str
+    passed: bool
+    reason: str = ""  # deterministic: no numbers that vary between machines
+    error: float = math.nan  # relative error against the reference, when one was computed
+    points: int = 0
+    max_points: int = 0
+    details: list = field(default_factory=list)
+
+    @property
+    def verdict(self):
+        return "PASS" if self.passed else "FAIL"
+
+    def line(self):
+        """One deterministic line, for notebooks compared by nbval."""
+        text = f"{self.exercise}: {self.verdict} ({self.points}/{self.max_points} points)"
+        return text if self.passed else f"{text}: {self.reason}"
+
+
+def _as_tensors(exercise, out, inputs):
+    """The result in the form compared with the reference: a list of tensors."""
+    if exercise == "style_transfer":
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise Fail(f"style_transfer must return a tuple (img, history), not {type(out).__name__}")
+        img, history = out
+        if not isinstance(history, dict) or not isinstance(history.get("total"), (list, tuple)):
+            raise Fail("history must be a dict whose 'total' entry lists the total loss of every evaluation")
+        if len(history["total"]) != inputs["num_iters"]:
+            raise Fail(f"history['total'] has {len(history['total'])} entries for num_iters="
+                       f"{inputs['num_iters']}: record one loss per evaluation")
+        out = [img, torch.tensor([float(v) for v in history["total"]])]
+    elif exercise in ("content_loss", "style_loss", "tv_loss"):
+        if not isinstance(out, torch.Tensor):
+            raise Fail(f"returned a {type(out).__name__}, not a torch.Tensor: keep the loss a tensor "
+                       f"(no .item()), the optimiser needs its gradient")
+        if out.numel() != 1:
+            raise Fail(f"returned a tensor of shape {tuple(out.shape)}: a loss is a single number; did you "
+                       f"forget to sum?")
+        if not out.requires_grad:
+            raise Fail("your loss is detached from the graph (.detach(), .data, numpy or torch.tensor(...)?): "
+                       "the optimiser needs its gradient")
+        out = [out.reshape(())]
+    elif isinstance(out, torch.Tensor):
+        out = [out]
+    if not isinstance(out, (list, tuple)) or not all(isinstance(t, torch.Tensor) for t in out):
+        raise Fail(f"returned a {type(out).__name__}; expected "
+                   f"{'a list of tensors' if exercise == 'extract_features' else 'a torch.Tensor'}")
+    return list(out)
+
+
+def _matches(out, expected, tolerance):
+    return (len(out) == len(expected) and all(o.shape == e.shape for o, e in zip(out, expected))
+            and max((rel_error(o, e) for o, e in zip(out, expected)), default=0.0) <= tolerance)
+
+
+def _shapes(tensors):
+    shapes = [tuple(t.shape) for t in tensors]
+    return str(shapes[0]) if len(shapes) == 1 else f"{len(shapes)} tensors"
+
+
+def _loops(function):
+    """Line numbers of Python loops in the function's source, or [] if it cannot be read.
+
+    A loop over a literal, such as `for dim in (2, 3)`, is fine: it does not
+    visit pixels. Loops over range(...), a tensor or anything else are not.
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):  # built-ins, lambdas inside expressions...
+        return []
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.For):
+            iters = [node.iter]
+        elif isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
+            iters = [generator.iter for generator in node.generators]
+        else:
+            iters = []
+        if isinstance(node, ast.While) or any(not isinstance(i, (ast.Tuple, ast.List)) for i in iters):
+            lines.append(node.lineno)
+    return lines
+
+
+def _prepare(exercise, inputs):
+    """A private copy of the inputs, with grad on those a loss must stay differentiable in."""
+    inputs = {k: (v if isinstance(v, nn.Module) else copy.deepcopy(v)) for k, v in inputs.items()}
+    for name in GRAD_INPUTS.get(exercise, ()):
+        value = inputs[name]
+        inputs[name] = ([t.requires_grad_() for t in value] if isinstance(value, list)
+                        else value.requires_grad_())
+    return inputs
+
+
+def _modified(before, after):
+    """Names of inputs whose values changed."""
+    changed = []
+    for name, old in before.items():
+        new = after[name]
+        olds, news = (old, new) if isinstance(old, list) else ([old], [new])
+        if any(isinstance(o, torch.Tensor) and not torch.equal(o, n.detach()) for o, n in zip(olds, news)):
+            changed.append(name)
+    return changed
+
+
+def run_case(function, exercise, inputs, expected, mistakes):
+    """Check one function on one case; returns (passed, reason, relative error)."""
+    if exercise == "tv_loss" and _loops(function):
+        return False, (f"uses a Python loop (line {_loops(function)[0]} of the function): "
+                       f"vectorize it with tensor slicing"), math.nan
+    args = _prepare(exercise, inputs)
+    before = {k: (copy.deepcopy(v) if not isinstance(v, nn.Module) else None) for k, v in args.items()}
+    try:
+        with torch.random.fork_rng():
+            raw = call(function, exercise, args)
+        out = _as_tensors(exercise, raw, args)
+    except NotImplementedError:
+        return False, "not implemented yet", math.nan
+    except Fail as fail:
+        return False, str(fail), math.nan
+    except Exception as error:  # a student's bug of any kind is a FAIL, never a crash
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return False, f"raised {type(error).__name__}: {message}"[:300], math.nan
+    changed = _modified({k: v for k, v in before.items() if v is not None}, args)
+    if changed:
+        return False, f"modified its input {changed[0]!r} in place: compute on new tensors instead", math.nan
+    if not all(torch.isfinite(t).all() for t in out):
+        return False, "returned NaN or inf", math.nan
+    tolerance = TOLERANCES[exercise]
+    if not _matches(out, expected, tolerance):
+        for key, wrong in mistakes.items():
+            if _matches(out, wrong, tolerance):
+                return False, HINTS[exercise][key], math.nan
+    if len(out) != len(expected) or any(o.shape != e.shape for o, e in zip(out, expected)):
+        if exercise == "extract_features" and len(out) != len(expected):
+            return False, f"returned {len(out)} feature maps; cnn has {len(expected)} modules", math.nan
+        return False, f"returned shape {_shapes(out)}, expected {_shapes(expected)}", math.nan
+    error = max(rel_error(o, e) for o, e in zip(out, expected))
+    if error > tolerance:
+        return False, f"values differ from the reference (relative error above {tolerance:g})", error
+    if exercise == "style_transfer":
+        totals = out[1]
+        if not totals[-1] < totals[0]:
+            return False, "the total loss did not fall", error
+    return True, "", error
+
+
+def load_reference(path=REFERENCE):
+    """{exercise: (inputs, expected, mistakes)} from the public reference file."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m grader.make_reference` to create it")
+    stored = torch.load(path, weights_only=True)
+    cases = {}
+    for exercise, case in stored.items():
+        inputs = dict(case["inputs"])
+        if "cnn" in inputs:
+            inputs["cnn"] = tiny_cnn(inputs["cnn"])
+        cases[exercise] = (inputs, case["expected"], case["mistakes"])
+    return cases
+
+
+def load_impl(impl="starter"):
+    """The student's style_transfer module: 'starter', 'solutions' or a folder holding style_transfer.py."""
+    folder = ROOT / impl if impl in ("starter", "solutions") else Path(impl)
+    path = folder / "style_transfer.py" if folder.is_dir() else folder
+    if not path.is_file():
+        raise Fail(f"{path}: no such file; --impl takes starter, solutions or a folder holding style_transfer.py")
+    # a fresh, unique module each time: a notebook re-checks the file after every edit
+    spec = importlib.util.spec_from_file_location(f"student_{uuid.uuid4().hex}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as error:  # SyntaxError, ImportError, even SystemExit at import
+        raise Fail(f"could not import {path}: {type(error).__name__}: {error}".splitlines()[0]) from None
+    return module
+
+
+def check_function(function, exercise, cases=None):
+    """Result of the public check of one function."""
+    cases = cases or load_reference()
+    inputs, expected, mistakes = cases[exercise]
+    passed, reason, error = run_case(function, exercise, inputs, expected, mistakes)
+    points = POINTS[exercise]
+    return Result(exercise, passed, reason, error, points if passed else 0, points)
+
+
+def check_module(module, exercises=EXERCISES, cases=None):
+    """Public results for each exercise of a loaded module."""
+    cases = cases or load_reference()
+    results = []
+    for exercise in exercises:
+        function = getattr(module, exercise, None)
+        if not callable(function):
+            results.append(Result(exercise, False, f"style_transfer.py defines no function {exercise}",
+                                  max_points=POINTS[exercise]))
+        else:
+            results.append(check_function(function, exercise, cases))
+    return results

@@ -1,0 +1,31 @@
+"""Hidden checks (instructors only): the public checks on fresh inputs, computed live.
+
+Other seeds, batch sizes, shapes and layers, with the expected outputs computed
+from solutions/ at grading time, so an answer copied from the public reference
+file passes the public check and fails here. Nothing of this module goes to
+students: it imports the solutions.
+"""
+
+from grader.checks import EXERCISES, POINTS, Result, run_case
+from grader.make_reference import case
+
+# (seed, variant) pairs: variant 1 and 2 change shapes, seeds change values
+HIDDEN_CASES = ((1, 1), (2, 2))
+
+
+def hidden_check(function, exercise):
+    """Result of the hidden checks of one function: it passes only if every case does."""
+    for seed, variant in HIDDEN_CASES:
+        inputs, expected, mistakes = case(exercise, seed, variant)
+        passed, reason, error = run_case(function, exercise, inputs, expected, mistakes)
+        if not passed:
+            return Result(exercise, False, f"hidden check: {reason}", error, 0, POINTS[exercise])
+    return Result(exercise, True, "", error, POINTS[exercise], POINTS[exercise])
+
+
+def hidden_module(module, exercises=EXERCISES):
+    """Hidden results for each exercise of a loaded module."""
+    return [hidden_check(getattr(module, exercise), exercise) if callable(getattr(module, exercise, None))
+            else Result(exercise, False, f"style_transfer.py defines no function {exercise}",
+                        max_points=POINTS[exercise])
+            for exercise in exercises]

@@ -1,0 +1,101 @@
+"""Generate grader/reference/style_transfer_checks.pt from solutions/ (instructors only).
+
+For each exercise: the public inputs (seed 0), the reference output, and what
+each catalogued mistake returns on those inputs, so that students' checks can
+name their mistake without the mistakes' code. Like CS231n's
+style-transfer-checks.npz, but regenerated from the single source of truth.
+
+    python -m grader.make_reference           # write the file
+    python -m grader.make_reference --check   # exit 1 if the committed file differs
+"""
+
+import argparse
+import sys
+
+import torch
+
+from grader.cases import build
+from grader.checks import EXERCISES, REFERENCE, _as_tensors, _prepare, call, load_reference
+from grader.mistakes import MISTAKES
+from solutions import style_transfer as solutions
+
+
+def case(exercise, seed=0, variant=0):
+    """(inputs, expected, mistakes) for one exercise, computed from solutions/."""
+    inputs = build(exercise, seed, variant)
+    args = _prepare(exercise, inputs)  # as a student's function gets them
+    with torch.random.fork_rng():
+        expected = _as_tensors(exercise, call(getattr(solutions, exercise), exercise, args), args)
+        mistakes = {}
+        for key, wrong in MISTAKES[exercise].items():
+            try:
+                mistakes[key] = _detached(wrong(args))
+            except RuntimeError:  # this mistake cannot even run on these inputs
+                pass
+    return inputs, _detached(expected), mistakes
+
+
+def _detached(tensors):
+    """A tensor or list of tensors -> a list of detached tensors."""
+    return [t.detach() for t in ([tensors] if isinstance(tensors, torch.Tensor) else tensors)]
+
+
+def generate():
+    """The reference file's contents: {exercise: {inputs, expected, mistakes}}."""
+    stored = {}
+    for exercise in EXERCISES:
+        inputs, expected, mistakes = case(exercise)
+        if "cnn" in inputs:
+            inputs = {**inputs, "cnn": inputs["cnn"].state_dict()}
+        stored[exercise] = {"inputs": inputs, "expected": expected, "mistakes": mistakes}
+    return stored
+
+
+def differences(stored, committed):
+    """Where two reference contents differ, as readable lines (empty if they agree)."""
+    problems = []
+
+    def walk(a, b, where):
+        if isinstance(a, dict) and isinstance(b, dict):
+            if set(a) != set(b):
+                problems.append(f"{where}: keys {sorted(map(str, a))} != {sorted(map(str, b))}")
+            for key in set(a) & set(b):
+                walk(a[key], b[key], f"{where}/{key}")
+        elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            if len(a) != len(b):
+                problems.append(f"{where}: length {len(a)} != {len(b)}")
+            for k, (x, y) in enumerate(zip(a, b)):
+                walk(x, y, f"{where}/{k}")
+        elif isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+            # equal up to float noise: BLAS may sum in another order on another CPU
+            if a.shape != b.shape or not torch.allclose(a.double(), b.double(), rtol=1e-5, atol=1e-6):
+                problems.append(f"{where}: tensors differ")
+        elif a != b:
+            problems.append(f"{where}: {a!r} != {b!r}")
+
+    walk(stored, committed, "reference")
+    return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare with the committed file; write nothing")
+    args = parser.parse_args(argv)
+    stored = generate()
+    if args.check:
+        committed = torch.load(REFERENCE, weights_only=True)
+        problems = differences(stored, committed)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print("run `python -m grader.make_reference` and commit the file", file=sys.stderr)
+        return 1 if problems else 0
+    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(stored, REFERENCE)
+    load_reference()  # fail now, not in a student's notebook, if it does not load back
+    print(f"wrote {REFERENCE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

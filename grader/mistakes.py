@@ -1,0 +1,125 @@
+"""The common wrong implementations of each exercise (instructors only).
+
+Each entry computes what a typical mistake returns on a check's inputs, in the
+form the check compares (see checks.call). The public reference file stores
+these outputs for the public inputs, so a student's check can say which mistake
+they made without shipping the code; hidden checks compute them live. The hint
+shown for each lives beside the checks, in checks.HINTS.
+"""
+
+import torch
+
+from solutions import style_transfer as ref
+
+
+def _raw_gram(f):
+    N, C, H, W = f.shape
+    flat = f.reshape(N, C, H * W)  # (N, C, HW)
+    return flat @ flat.transpose(1, 2)  # (N, C, C)
+
+
+def _positions_gram(f):
+    flat = f.flatten(2)  # (N, C, HW)
+    return flat.transpose(1, 2) @ flat  # (N, HW, HW): products of positions, not channels
+
+
+def _features(x, cnn):
+    return ref.extract_features(x, cnn)
+
+
+def _diffs(img):
+    return img[:, :, 1:, :] - img[:, :, :-1, :], img[:, :, :, 1:] - img[:, :, :, :-1]
+
+
+def _style_terms(inputs, gram, positions=None, reduce=torch.sum):
+    feats, layers = inputs["feats"], inputs["style_layers"]
+    positions = layers if positions is None else positions
+    return [w * reduce((gram(feats[i]) - target) ** 2)
+            for i, target, w in zip(positions, inputs["style_targets"], inputs["style_weights"])]
+
+
+def _chw(f):
+    return f.shape[1] * f.shape[2] * f.shape[3]
+
+
+def _adam_loop_resetting_moments(inputs):
+    """CS231n's own loop: a fresh Adam at decay_lr_at, which forgets its moments."""
+    cnn, content_img, style_img = inputs["cnn"], inputs["content_img"], inputs["style_img"]
+    low, high = inputs["pixel_range"]
+    with torch.no_grad():
+        content_target = ref.extract_features(content_img, cnn)[inputs["content_layer"]]
+        style_feats = ref.extract_features(style_img, cnn)
+        targets = [ref.gram_matrix(style_feats[i]) for i in inputs["style_layers"]]
+    img = content_img.clone().requires_grad_()
+    opt = torch.optim.Adam([img], lr=inputs["lr"])
+    totals = []
+    for t in range(inputs["num_iters"]):
+        if t == inputs["decay_lr_at"]:
+            opt = torch.optim.Adam([img], lr=inputs["decayed_lr"])
+        opt.zero_grad()
+        feats = ref.extract_features(img, cnn)
+        loss = (ref.content_loss(inputs["content_weight"], feats[inputs["content_layer"]], content_target)
+                + ref.style_loss(feats, inputs["style_layers"], targets, inputs["style_weights"])
+                + ref.tv_loss(img, inputs["tv_weight"]))
+        loss.backward()
+        totals.append(loss.item())
+        opt.step()
+        with torch.no_grad():
+            img.clamp_(low, high)
+    return [img.detach(), torch.tensor(totals)]
+
+
+def _loop(inputs, **changes):
+    settings = {k: v for k, v in inputs.items() if k not in ("cnn", "content_img", "style_img")}
+    img, history = ref.style_transfer(inputs["cnn"], inputs["content_img"], inputs["style_img"],
+                                      **{**settings, **changes})
+    return [img, torch.tensor(history["total"])]
+
+
+# exercise -> mistake key -> function(inputs) -> output in checks.call's form
+MISTAKES = {
+    "extract_features": {
+        "last_only": lambda i: [_features(i["x"], i["cnn"])[-1]],
+        "includes_input": lambda i: [i["x"]] + _features(i["x"], i["cnn"]),
+        "missing_last": lambda i: _features(i["x"], i["cnn"])[:-1],
+    },
+    "content_loss": {
+        "mean": lambda i: i["content_weight"] * torch.mean((i["content_current"] - i["content_original"]) ** 2),
+        "no_weight": lambda i: torch.sum((i["content_current"] - i["content_original"]) ** 2),
+        "norm": lambda i: i["content_weight"] * torch.linalg.vector_norm(i["content_current"] - i["content_original"]),
+        "half": lambda i: 0.5 * i["content_weight"] * torch.sum((i["content_current"] - i["content_original"]) ** 2),
+    },
+    "gram_matrix": {
+        "unnormalized": lambda i: [_raw_gram(i["features"])] * 2,
+        "hw_only": lambda i: [_raw_gram(i["features"]) / (i["features"].shape[2] * i["features"].shape[3]),
+                              _raw_gram(i["features"])],
+        "c_only": lambda i: [_raw_gram(i["features"]) / i["features"].shape[1], _raw_gram(i["features"])],
+        "with_batch": lambda i: [_raw_gram(i["features"]) / i["features"].numel(), _raw_gram(i["features"])],
+        "always_normalized": lambda i: [_raw_gram(i["features"]) / _chw(i["features"])] * 2,
+        "wrong_transpose": lambda i: [_positions_gram(i["features"]) / _chw(i["features"]),
+                                      _positions_gram(i["features"])],
+        "first_image_only": lambda i: [_raw_gram(i["features"])[0] / _chw(i["features"]),
+                                       _raw_gram(i["features"])[0]],
+    },
+    "style_loss": {
+        "by_position": lambda i: sum(_style_terms(i, ref.gram_matrix, positions=range(len(i["style_layers"])))),
+        "no_weight": lambda i: sum(t / w for t, w in zip(_style_terms(i, ref.gram_matrix), i["style_weights"])),
+        "mean": lambda i: sum(_style_terms(i, ref.gram_matrix, reduce=torch.mean)),
+        "last_layer_only": lambda i: _style_terms(i, ref.gram_matrix)[-1],
+        "unnormalized_gram": lambda i: sum(_style_terms(i, _raw_gram)),
+    },
+    "tv_loss": {
+        "abs": lambda i: i["tv_weight"] * sum(d.abs().sum() for d in _diffs(i["img"])),
+        "vertical_only": lambda i: i["tv_weight"] * (_diffs(i["img"])[0] ** 2).sum(),
+        "horizontal_only": lambda i: i["tv_weight"] * (_diffs(i["img"])[1] ** 2).sum(),
+        "mean": lambda i: i["tv_weight"] * sum((d ** 2).mean() for d in _diffs(i["img"])),
+        "no_weight": lambda i: sum((d ** 2).sum() for d in _diffs(i["img"])),
+        "wraparound": lambda i: i["tv_weight"] * sum(((i["img"] - i["img"].roll(1, dim)) ** 2).sum()
+                                                     for dim in (2, 3)),
+    },
+    "style_transfer": {
+        "no_clamp": lambda i: _loop(i, pixel_range=(-1e9, 1e9)),
+        "no_decay": lambda i: _loop(i, decay_lr_at=10 ** 9),
+        "reset_moments": _adam_loop_resetting_moments,
+    },
+}
