@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # The venv is refreshed whenever pyproject.toml's dependencies change.
 STAMP := $(VENV)/.stylelab-deps-$(shell python3 tools/requirements.py --hash)
 
-.PHONY: venv test transfer starter check-starter bench examples clean
+.PHONY: venv test transfer starter check-starter check reference bench examples clean
 
 venv: $(STAMP)
 
@@ -28,10 +28,17 @@ starter:
 check-starter:
 	python3 tools/make_starter.py --check
 
+check: venv
+	$(PY) -m grader check
+
+reference: venv
+	$(PY) -m grader.make_reference
+
 examples: venv
 	$(PY) -m stylelab examples out/examples
 
 bench: venv
+	$(PY) -m bench.bench_grader
 	$(PY) -m bench.bench_transfer
 
 clean:
