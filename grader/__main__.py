@@ -1,8 +1,15 @@
-"""`python -m grader check [NAME ...] [--impl starter|solutions|PATH] [--hidden]`.
+"""The grader's command line.
 
-Prints one row per exercise (verdict, relative error, points, hint) and exits
-0 only when every check asked for passes. --hidden adds the instructor's hidden
-checks (fresh inputs, computed from solutions/); they need solutions/.
+Students:
+    python -m grader check [NAME ...] [--impl starter|solutions|PATH]
+        one row per exercise (verdict, relative error, points, hint); exits 0
+        only when every check asked for passes.
+Instructors (these need solutions/, which the student release leaves out):
+    python -m grader check --hidden ...            adds the hidden checks
+    python -m grader release OUT_DIR               the student bundle
+    python -m grader grade SUBMISSION [--json F] [--feedback F]
+    python -m grader grade-class DIR --csv F [--json-dir D] [--feedback-dir D] [--workers N]
+    python -m grader gradescope OUT.zip            Gradescope's autograder zip
 """
 
 import argparse
@@ -18,12 +25,12 @@ def table(results):
     rows = [("exercise", "verdict", "rel. error", "points", "hint")]
     for r in results:
         error = "-" if math.isnan(r.error) else f"{r.error:.1e}"
-        rows.append((r.exercise, r.verdict, error, f"{r.points}/{r.max_points}", r.reason))
+        rows.append((r.exercise, r.verdict, error, f"{r.points:g}/{r.max_points}", r.reason))
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4]
              for row in rows]
     earned, total = sum(r.points for r in results), sum(r.max_points for r in results)
-    return "\n".join([line.rstrip() for line in lines] + [f"total: {earned}/{total} points"])
+    return "\n".join([line.rstrip() for line in lines] + [f"total: {earned:g}/{total} points"])
 
 
 def main(argv=None):
@@ -34,7 +41,27 @@ def main(argv=None):
     c.add_argument("--impl", default="starter",
                    help="starter, solutions, or a folder holding your style_transfer.py (default: starter)")
     c.add_argument("--hidden", action="store_true", help="also run the hidden checks (instructors)")
+    r = commands.add_parser("release", help="write the student bundle")
+    r.add_argument("out", metavar="OUT_DIR")
+    g = commands.add_parser("grade", help="grade one submission (a folder or a .zip) in a sandbox")
+    g.add_argument("submission")
+    g.add_argument("--student", help="the student's id (default: the submission's name)")
+    g.add_argument("--json", help="write Gradescope's results.json here")
+    g.add_argument("--feedback", help="write the student's Markdown feedback here")
+    k = commands.add_parser("grade-class", help="grade every folder or .zip in DIR")
+    k.add_argument("folder", metavar="DIR")
+    k.add_argument("--csv", required=True, help="the gradebook to write")
+    k.add_argument("--json-dir", help="one Gradescope results.json per student, here")
+    k.add_argument("--feedback-dir", help="one Markdown feedback file per student, here")
+    k.add_argument("--workers", type=int, default=2)
+    for sub in (g, k):
+        sub.add_argument("--check-seconds", type=float, default=20.0, help="wall-clock limit of one check")
+        sub.add_argument("--loop-seconds", type=float, default=60.0, help="wall-clock limit of the loop check")
+    z = commands.add_parser("gradescope", help="write Gradescope's autograder zip")
+    z.add_argument("out", metavar="OUT.zip")
     args = parser.parse_args(argv)
+    if args.command != "check":
+        return instructor(args)
 
     unknown = [n for n in args.names if n not in EXERCISES]
     if unknown:
@@ -49,12 +76,70 @@ def main(argv=None):
         results = check_module(module, names)
         if args.hidden:
             from grader.hidden import hidden_module
+            from grader.points import split
 
-            hidden = hidden_module(module, names)
-            # an exercise earns its points only if its public and hidden checks pass
-            results = [h if p.passed and not h.passed else p for p, h in zip(results, hidden)]
+            # points divide between the public and the hidden checks, as in grade
+            for public, hidden in zip(results, hidden_module(module, names)):
+                public.points = sum(split(public.max_points)[kind] for kind, result in
+                                    (("public", public), ("hidden", hidden)) if result.passed)
+                if public.passed and not hidden.passed:
+                    public.passed, public.reason = False, hidden.reason
     print(table(results))
     return 0 if all(r.passed for r in results) else 1
+
+
+def instructor(args):
+    try:
+        from grader import grade, release
+    except ImportError as error:
+        print(f"grader: `{args.command}` is for instructors and needs the full kit ({error})", file=sys.stderr)
+        return 2
+    if args.command == "release":
+        print(f"wrote the student bundle to {release.student_bundle(args.out)}")
+        return 0
+    if args.command == "gradescope":
+        print(f"wrote {release.gradescope_zip(args.out)}")
+        return 0
+    from grader.sandbox import Limits
+
+    context = grade.Context.create(Limits(check_seconds=args.check_seconds, loop_seconds=args.loop_seconds))
+    try:
+        if args.command == "grade":
+            result = grade.grade_submission(args.submission, context, args.student)
+            grade.write_outputs(result, args.json, args.feedback)
+            print(grade_table(result))
+            return 0
+        results = grade.grade_class(args.folder, context, args.workers)
+        grade.gradebook(results, args.csv)
+        for result in results:
+            grade.write_outputs(result, args.json_dir and f"{args.json_dir}/{result.student}.json",
+                                args.feedback_dir and f"{args.feedback_dir}/{result.student}.md")
+        statuses = {}
+        for result in results:
+            statuses[result.status] = statuses.get(result.status, 0) + 1
+        print(f"graded {len(results)} submissions into {args.csv}: "
+              + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())))
+        return 0
+    finally:
+        context.close()
+
+
+def grade_table(result):
+    """A person's view of one grade: public and hidden verdicts per exercise."""
+    rows = [("exercise", "public", "hidden", "points", "hint")]
+    for exercise in EXERCISES:
+        mine = {c.kind: c for c in result.checks if c.exercise == exercise}
+        hint = next((mine[k].reason for k in ("public", "hidden") if not mine[k].passed), "")
+        rows.append((exercise, mine["public"].verdict, mine["hidden"].verdict,
+                     f"{result.points(exercise):g}/{POINTS[exercise]}", hint))
+    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    isolation = result.isolation or "none"
+    if isolation == "weaker":
+        isolation += " (bubblewrap missing: resource limits and a temporary directory only)"
+    return "\n".join([line.rstrip() for line in lines] +
+                     [f"total: {result.score:g}/{result.max_score} points; status: {result.status}; "
+                      f"sandbox: {isolation}"])
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from grader.points import POINTS
+from grader.worker import Returned
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(__file__).resolve().parent / "reference" / "style_transfer_checks.pt"
@@ -146,8 +147,26 @@ class Result:
         return text if self.passed else f"{text}: {self.reason}"
 
 
+def _first_returned(value):
+    """The first Returned marker (see worker.decode) inside a result, if any."""
+    if isinstance(value, Returned):
+        return value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return next((r for r in map(_first_returned, items) if r is not None), None)
+
+
+RETURNED_REASONS = {
+    "numpy": "returned a numpy array: return a torch.Tensor, so autograd can follow it",
+    "device": "returned a tensor on device {}: keep results on the device of the inputs (cpu)",
+    "object": "returned a {} object where tensors were expected",
+}
+
+
 def _as_tensors(exercise, out, inputs):
     """The result in the form compared with the reference: a list of tensors."""
+    returned = _first_returned(out)
+    if returned is not None:
+        raise Fail(RETURNED_REASONS[returned.kind].format(returned.detail))
     if exercise == "style_transfer":
         if not (isinstance(out, tuple) and len(out) == 2):
             raise Fail(f"style_transfer must return a tuple (img, history), not {type(out).__name__}")
@@ -188,15 +207,28 @@ def _shapes(tensors):
 
 
 def _loops(function):
-    """Line numbers of Python loops in the function's source, or [] if it cannot be read.
+    """Line numbers of pixel loops in a function's source, or [] if it cannot be read."""
+    try:
+        return loops_in_source(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError):  # built-ins, functions typed into a console...
+        return []
+
+
+def loops_in_source(source, name=None):
+    """Line numbers of Python loops in source (in function name, if given).
 
     A loop over a literal, such as `for dim in (2, 3)`, is fine: it does not
     visit pixels. Loops over range(...), a tensor or anything else are not.
     """
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):  # built-ins, lambdas inside expressions...
+        tree = ast.parse(source)
+    except SyntaxError:  # a lambda inside an expression, say
         return []
+    if name is not None:
+        defs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name]
+        if not defs:
+            return []
+        tree = defs[-1]  # the last definition is the one Python keeps
     lines = []
     for node in ast.walk(tree):
         if isinstance(node, ast.For):
@@ -208,6 +240,9 @@ def _loops(function):
         if isinstance(node, ast.While) or any(not isinstance(i, (ast.Tuple, ast.List)) for i in iters):
             lines.append(node.lineno)
     return lines
+
+
+LOOP_REASON = "uses a Python loop (line {} of the function): vectorize it with tensor slicing"
 
 
 def _prepare(exercise, inputs):
@@ -224,32 +259,49 @@ def _modified(before, after):
     """Names of inputs whose values changed."""
     changed = []
     for name, old in before.items():
-        new = after[name]
+        new = after.get(name)
+        if new is None:
+            continue
         olds, news = (old, new) if isinstance(old, list) else ([old], [new])
         if any(isinstance(o, torch.Tensor) and not torch.equal(o, n.detach()) for o, n in zip(olds, news)):
             changed.append(name)
     return changed
 
 
+def describe_raised(name, message):
+    """The one-line reason for an exception a student's code raised."""
+    if name == "NotImplementedError":
+        return "not implemented yet"
+    return f"raised {name}: {message}"[:300]
+
+
 def run_case(function, exercise, inputs, expected, mistakes):
-    """Check one function on one case; returns (passed, reason, relative error)."""
+    """Check one function on one case, in this process; returns (passed, reason, relative error)."""
     if exercise == "tv_loss" and _loops(function):
-        return False, (f"uses a Python loop (line {_loops(function)[0]} of the function): "
-                       f"vectorize it with tensor slicing"), math.nan
+        return False, LOOP_REASON.format(_loops(function)[0]), math.nan
     args = _prepare(exercise, inputs)
-    before = {k: (copy.deepcopy(v) if not isinstance(v, nn.Module) else None) for k, v in args.items()}
+    before = snapshot(args)
     try:
         with torch.random.fork_rng():
             raw = call(function, exercise, args)
-        out = _as_tensors(exercise, raw, args)
-    except NotImplementedError:
-        return False, "not implemented yet", math.nan
+    except Exception as error:  # a student's bug of any kind is a FAIL, never a crash
+        text = str(error).strip()
+        return False, describe_raised(type(error).__name__, text.splitlines()[0] if text else ""), math.nan
+    return judge(exercise, raw, before, args, expected, mistakes)
+
+
+def snapshot(args):
+    """Copies of the tensor inputs, to tell later whether the call modified them."""
+    return {k: copy.deepcopy(v) for k, v in args.items() if not isinstance(v, nn.Module)}
+
+
+def judge(exercise, raw, before, after, expected, mistakes):
+    """Judge what a call returned; after holds the inputs as the call left them."""
+    try:
+        out = _as_tensors(exercise, raw, after)
     except Fail as fail:
         return False, str(fail), math.nan
-    except Exception as error:  # a student's bug of any kind is a FAIL, never a crash
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return False, f"raised {type(error).__name__}: {message}"[:300], math.nan
-    changed = _modified({k: v for k, v in before.items() if v is not None}, args)
+    changed = _modified(before, after)
     if changed:
         return False, f"modified its input {changed[0]!r} in place: compute on new tensors instead", math.nan
     if not all(torch.isfinite(t).all() for t in out):

@@ -8,3 +8,13 @@ POINTS = {
     "tv_loss": 3,
     "style_transfer": 5,
 }
+
+# The share of an exercise's points that its hidden checks carry; the public
+# check, which students can run themselves, carries the rest.
+HIDDEN_SHARE = 0.5
+
+
+def split(points):
+    """{'public': ..., 'hidden': ...}: how an exercise's points divide between its checks."""
+    hidden = points * HIDDEN_SHARE
+    return {"public": points - hidden, "hidden": hidden}

@@ -1,0 +1,201 @@
+"""Grading a class: broken and hostile submissions are caught in their sandbox, the
+rest of their checks are still graded, and nobody else's grade changes."""
+
+import csv
+import inspect
+import json
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import grade, sandbox
+from grader.__main__ import main as grader_main
+from solutions import style_transfer as solutions
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = (ROOT / "solutions" / "style_transfer.py").read_text()
+STARTER = (ROOT / "starter" / "style_transfer.py").read_text()
+needs_bwrap = pytest.mark.skipif(sandbox.bubblewrap() is None,
+                                 reason="bubblewrap is not installed (.ci/run installs it)")
+
+
+def override(source, body):
+    """source with some functions redefined after it (Python keeps the last definition)."""
+    return source + "\n\n" + textwrap.dedent(body)
+
+
+def submissions(kit):
+    """{student: (style_transfer.py text or None, expected points, expected status)}."""
+    secret = kit / "solutions" / "style_transfer.py"
+    return {
+        "correct": (SOLUTION, 18, "graded"),
+        "partial": (override(STARTER, inspect.getsource(solutions.gram_matrix)
+                             + "\n\n" + inspect.getsource(solutions.content_loss)), 5, "graded"),
+        "empty": (None, 0, "missing file"),
+        "syntax_error": ("def gram_matrix(features:\n    return features\n", 0, "syntax error"),
+        "import_error": ("import no_such_module_anywhere\n" + SOLUTION, 0, "import error"),
+        "infinite_loop": (override(SOLUTION, """
+            def content_loss(content_weight, content_current, content_original):
+                while True:
+                    pass
+            """), 11, "timeout"),
+        "sys_exit": (override(SOLUTION, """
+            def content_loss(content_weight, content_current, content_original):
+                import sys
+                sys.exit(3)
+            """), 11, "graded"),
+        "os_exit": (override(SOLUTION, """
+            def extract_features(x, cnn):
+                import os
+                os._exit(7)
+            """), 11, "crashed"),
+        "memory_bomb": (override(SOLUTION, """
+            def style_loss(feats, style_layers, style_targets, style_weights):
+                hoard = bytearray(2 ** 40)  # 1 TiB: the address-space limit refuses it at once
+                return hoard
+            """), 10, "graded"),
+        "print_flood": (override(SOLUTION, """
+            _extract = extract_features
+            def extract_features(x, cnn):
+                for _ in range(20000):
+                    print("spam " * 200)
+                return _extract(x, cnn)
+            """), 18, "graded"),
+        "in_place": (override(SOLUTION, """
+            def content_loss(content_weight, content_current, content_original):
+                content_original.mul_(2)
+                return content_weight * ((content_current - content_original) ** 2).sum()
+            """), 11, "graded"),
+        "monkeypatch": (override(SOLUTION, """
+            torch.allclose = lambda *args, **kwargs: True
+            torch.equal = lambda *args, **kwargs: True
+            torch.isfinite = lambda x: torch.ones_like(x, dtype=torch.bool)
+            torch.Tensor.__sub__ = lambda self, other: self * 0
+            def gram_matrix(features, normalize=True):
+                N, C, H, W = features.shape
+                return features.new_zeros(N, C, C)
+            """), 2, "graded"),  # its own patches break its own losses; only extract_features survives
+        "read_secrets": (override(SOLUTION, f"""
+            def content_loss(content_weight, content_current, content_original):
+                stolen = open({str(secret)!r}).read() + open({str(kit / 'grader' / 'reference' / 'style_transfer_checks.pt')!r}, 'rb').read().hex()
+                return content_weight * ((content_current - content_original) ** 2).sum() + 0 * len(stolen)
+            """), 11, "graded"),
+        "write_outside": (override(SOLUTION, f"""
+            for _target in ({str(kit / 'grader' / 'pwned.py')!r}, {str(kit / 'solutions' / 'style_transfer.py')!r}):
+                try:
+                    with open(_target, "a") as _file:
+                        _file.write("# pwned")
+                except OSError:
+                    pass
+            """), 18, "graded"),
+        "wrong_returns": (override(SOLUTION, """
+            def gram_matrix(features, normalize=True):
+                N, C, H, W = features.shape
+                flat = features.reshape(N, C, H * W)
+                return (flat @ flat.transpose(1, 2) / (C * H * W)).tolist()
+            def content_loss(content_weight, content_current, content_original):
+                return (content_weight * ((content_current - content_original) ** 2).sum()).detach().numpy()
+            def tv_loss(img, tv_weight):
+                return torch.zeros((), device="meta")
+            """), 2, "graded"),
+    }
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    """Every submission above, graded together with --workers 2 through the CLI."""
+    folder = tmp_path_factory.mktemp("class")
+    kit_files = {p: p.read_bytes() for p in (ROOT / "solutions").glob("*.py")}
+    cases = submissions(ROOT)
+    for student, (text, _, _) in cases.items():
+        (folder / student).mkdir()
+        if text is not None:
+            (folder / student / "style_transfer.py").write_text(text)
+    # one submission as a zip with a folder inside, as students often hand in
+    with zipfile.ZipFile(folder / "zipped.zip", "w") as archive:
+        archive.writestr("my_work/style_transfer.py", SOLUTION)
+        archive.writestr("../escape.py", "print('zip-slip')")
+    out = tmp_path_factory.mktemp("out")
+    code = grader_main(["grade-class", str(folder), "--csv", str(out / "gradebook.csv"),
+                        "--json-dir", str(out / "json"), "--feedback-dir", str(out / "feedback"),
+                        "--workers", "2", "--check-seconds", "3", "--loop-seconds", "8"])
+    assert code == 0
+    rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
+    yield cases, rows, out, folder
+    assert {p: p.read_bytes() for p in (ROOT / "solutions").glob("*.py")} == kit_files
+
+
+@needs_bwrap
+def test_every_student_gets_the_right_points_and_status(graded_class):
+    cases, rows, _, _ = graded_class
+    assert set(rows) == set(cases) | {"zipped"}
+    for student, (_, points, status) in cases.items():
+        assert (float(rows[student]["total"]), rows[student]["status"]) == (points, status), student
+    assert (float(rows["zipped"]["total"]), rows["zipped"]["status"]) == (18, "graded")
+
+
+@needs_bwrap
+def test_reasons_name_what_went_wrong(graded_class):
+    _, _, out, _ = graded_class
+
+    def reason(student, exercise, kind="public"):
+        results = json.loads((out / "json" / f"{student}.json").read_text())
+        return next(t["output"] for t in results["tests"] if t["name"] == f"{exercise} ({kind} check)")
+
+    assert reason("syntax_error", "gram_matrix").startswith("could not import style_transfer.py: raised SyntaxError")
+    assert "ModuleNotFoundError" in reason("import_error", "tv_loss")
+    assert reason("infinite_loop", "content_loss") == "timed out after 3 s"
+    assert reason("infinite_loop", "content_loss", "hidden").startswith("not run")
+    assert reason("sys_exit", "content_loss") == "raised SystemExit: 3"
+    assert reason("os_exit", "extract_features") == "the process exited with status 7 (sys.exit or os._exit?)"
+    assert reason("memory_bomb", "style_loss").startswith("raised MemoryError")
+    assert reason("in_place", "content_loss").startswith("modified its input 'content_original' in place")
+    assert reason("monkeypatch", "gram_matrix") == "values differ from the reference (relative error above 1e-05)"
+    assert reason("read_secrets", "content_loss").startswith("raised FileNotFoundError")
+    assert reason("wrong_returns", "gram_matrix") == "returned a list; expected a torch.Tensor"
+    assert reason("wrong_returns", "content_loss").startswith("returned a numpy array")
+    assert reason("wrong_returns", "tv_loss").startswith("returned a tensor on device meta")
+    assert reason("empty", "gram_matrix").startswith("no style_transfer.py in the submission")
+
+
+@needs_bwrap
+def test_output_is_capped_and_nothing_escaped(graded_class):
+    _, _, out, folder = graded_class
+    flood = json.loads((out / "json" / "print_flood.json").read_text())["output"]
+    assert len(flood) < 25_000 and "more bytes of output cut" in flood
+    assert not (ROOT / "grader" / "pwned.py").exists()
+    assert not (folder.parent / "escape.py").exists()
+    assert (folder / "correct" / "style_transfer.py").read_text() == SOLUTION
+
+
+@needs_bwrap
+def test_gradescope_results_follow_the_documented_format(graded_class):
+    _, _, out, _ = graded_class
+    results = json.loads((out / "json" / "partial.json").read_text())
+    assert set(results) >= {"score", "execution_time", "tests", "output", "visibility"}
+    assert results["score"] == 5
+    for test in results["tests"]:
+        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]
+        assert test["visibility"] == ("after_published" if "hidden" in test["name"] else "visible")
+    assert sum(t["score"] for t in results["tests"]) == results["score"]
+    assert sum(t["max_score"] for t in results["tests"]) == 18
+
+
+@needs_bwrap
+def test_feedback_teaches(graded_class):
+    _, _, out, _ = graded_class
+    text = (out / "feedback" / "monkeypatch.md").read_text()
+    assert text.startswith("# Style transfer: feedback for monkeypatch")
+    assert "| gram_matrix | fail | fail | 0 / 3 |" in text and "**gram_matrix** (public check)" in text
+
+
+def test_without_bubblewrap_isolation_is_weaker_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sandbox, "bubblewrap", lambda: None)
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "style_transfer.py").write_text(SOLUTION)
+    assert grader_main(["grade", str(tmp_path / "alice"), "--json", str(tmp_path / "r.json")]) == 0
+    assert "total: 18/18 points; status: graded; sandbox: weaker (bubblewrap missing" in capsys.readouterr().out
+    assert "weaker" in json.loads((tmp_path / "r.json").read_text())["output"]
