@@ -39,6 +39,7 @@ examples: venv
 
 bench: venv
 	$(PY) -m bench.bench_grader
+	$(PY) -m bench.bench_grading
 	$(PY) -m bench.bench_transfer
 
 clean:

@@ -12,15 +12,20 @@ grader/nbval_sanitize.cfg masks. From a shell: `python -m grader check`.
 """
 
 
-def check(exercise, impl="starter"):
+def check(exercise, impl=None):
     """Check one exercise and print its verdict; returns None so nothing else is displayed.
 
     exercise: an exercise's name, or a function whose __name__ is one.
     impl: where to find the functions when exercise is a name: 'starter',
-    'solutions' or a folder holding style_transfer.py.
+    'solutions' or a folder holding style_transfer.py; by default the
+    STYLELAB_IMPL environment variable, else 'starter'.
     """
+    import os
+
     from grader.checks import EXERCISES, Fail, Result, check_function, load_impl
     from grader.points import POINTS
+
+    impl = impl or os.environ.get("STYLELAB_IMPL", "starter")
 
     name = exercise if isinstance(exercise, str) else getattr(exercise, "__name__", "")
     if name not in EXERCISES:

@@ -57,6 +57,8 @@ def main(argv=None):
     for sub in (g, k):
         sub.add_argument("--check-seconds", type=float, default=20.0, help="wall-clock limit of one check")
         sub.add_argument("--loop-seconds", type=float, default=60.0, help="wall-clock limit of the loop check")
+        sub.add_argument("--submission-seconds", type=float, default=300.0,
+                         help="wall-clock limit of all of a submission's checks")
     z = commands.add_parser("gradescope", help="write Gradescope's autograder zip")
     z.add_argument("out", metavar="OUT.zip")
     args = parser.parse_args(argv)
@@ -102,7 +104,8 @@ def instructor(args):
         return 0
     from grader.sandbox import Limits
 
-    context = grade.Context.create(Limits(check_seconds=args.check_seconds, loop_seconds=args.loop_seconds))
+    context = grade.Context.create(Limits(check_seconds=args.check_seconds, loop_seconds=args.loop_seconds,
+                                          submission_seconds=args.submission_seconds))
     try:
         if args.command == "grade":
             result = grade.grade_submission(args.submission, context, args.student)

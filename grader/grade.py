@@ -139,8 +139,13 @@ def _fail_all(grade, reason, exercises=EXERCISES):
 
 def _grade_folder(grade, folder, context):
     source = (folder / FILE).read_text(errors="replace")
-    child = None
+    child, deadline = None, time.monotonic() + context.limits.submission_seconds
     for exercise in EXERCISES:
+        if time.monotonic() > deadline:
+            grade.status = "timeout"
+            _fail_all(grade, f"not run: the submission used up its {context.limits.submission_seconds:g} s",
+                      EXERCISES[EXERCISES.index(exercise):])
+            break
         if child is None:  # the first, or a fresh one after a timeout or crash
             child, problem = _start(folder, context, grade)
             if problem:

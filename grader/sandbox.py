@@ -38,6 +38,7 @@ class Limits:
     start_seconds: float = 60.0  # importing torch and the student's module
     check_seconds: float = 20.0  # wall clock for one check...
     loop_seconds: float = 60.0  # ...and for the style_transfer loop
+    submission_seconds: float = 300.0  # wall clock for all of a submission's checks
     cpu_seconds: int = 600  # CPU time for the whole submission
     memory_bytes: int = 6 * 2 ** 30  # address space; torch alone maps about 3.3 GiB
     output_bytes: int = 20_000  # what is kept of the student's prints

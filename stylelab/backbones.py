@@ -179,9 +179,9 @@ def _squeezenet1_1():
             f"{weights.url.rsplit('/', 1)[-1]} into {cache.rsplit('/', 1)[0]}. "
             f"The vgg19 backbone works offline.") from error
     cnn = model.features
-    for module in cnn:
-        if isinstance(module, nn.ReLU):
-            module.inplace = False  # see vgg19_features
+    for layer in cnn:
+        if isinstance(layer, nn.ReLU):
+            layer.inplace = False  # see vgg19_features
     return cnn, SQUEEZENET_LAYER_NAMES
 
 

@@ -199,3 +199,21 @@ def test_without_bubblewrap_isolation_is_weaker_and_says_so(tmp_path, monkeypatc
     assert grader_main(["grade", str(tmp_path / "alice"), "--json", str(tmp_path / "r.json")]) == 0
     assert "total: 18/18 points; status: graded; sandbox: weaker (bubblewrap missing" in capsys.readouterr().out
     assert "weaker" in json.loads((tmp_path / "r.json").read_text())["output"]
+
+
+def test_a_submission_that_outlives_its_time_is_cut_off(tmp_path):
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "style_transfer.py").write_text(override(SOLUTION, """
+        def extract_features(x, cnn):
+            import time
+            time.sleep(2.5)
+        """))
+    context = grade.Context.create(sandbox.Limits(check_seconds=10, submission_seconds=2))
+    try:
+        result = grade.grade_submission(tmp_path / "slow", context)
+    finally:
+        context.close()
+    assert result.status == "timeout"
+    reasons = {c.exercise: c.reason for c in result.checks if c.kind == "public"}
+    assert reasons["extract_features"] == "returned a NoneType; expected a list of tensors"
+    assert reasons["tv_loss"] == "not run: the submission used up its 2 s"
