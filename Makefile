@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # The venv is refreshed whenever pyproject.toml's dependencies change.
 STAMP := $(VENV)/.stylelab-deps-$(shell python3 tools/requirements.py --hash)
 
-.PHONY: venv test transfer starter check-starter check reference bench examples clean
+.PHONY: venv test test-labs lab transfer starter check-starter check reference bench examples clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,15 @@ $(STAMP):
 
 test: venv
 	$(PY) -m pytest
+
+# the notebooks top to bottom with the solutions, small sizes (tests/test_labs.py does this too)
+test-labs: venv
+	STYLELAB_IMPL=solutions STYLELAB_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with grader/nbval_sanitize.cfg -o addopts= labs/
+
+# JupyterLab on the notebooks; STYLELAB_IMPL=solutions make lab shows the reference
+lab: venv
+	$(PY) -m jupyter lab labs/
 
 transfer: venv
 	$(PY) -m stylelab transfer --content astronaut --style swirls --out out/astronaut_swirls.png

@@ -65,7 +65,6 @@ check: venv
 \t$(PY) -m grader check
 
 lab: venv
-\t$(PY) -m pip install --quiet jupyterlab
 \t$(PY) -m jupyter lab labs/
 
 transfer: venv

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pyproject_requirements():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return project["dependencies"] + project["optional-dependencies"]["dev"]
+    return project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
 
 
 def environment_pip_requirements():

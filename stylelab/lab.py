@@ -1,0 +1,169 @@
+"""What the lab notebooks share: whose code runs, quick mode, and the figures.
+
+- `exercises()`: the module the notebooks call: the student's starter/ by
+  default, `STYLELAB_IMPL=solutions` for the reference (the kit's own tests and
+  instructors), or a folder holding a style_transfer.py. The grader's --impl
+  and check() take the same names.
+- `pick(full, quick)`: a setting, shrunk when `STYLELAB_QUICK=1` (CI runs every
+  notebook top to bottom that way in seconds).
+- Figures with titles and labelled axes: `show`, `feature_maps`, `heatmap`,
+  `loss_curves`, and `Snapshots`, a style_transfer callback for a strip.
+- `transfer_panel`: the ipywidgets playground of lab 3, built in a function so
+  it can be tested without a browser.
+"""
+
+import os
+
+import numpy as np
+import torch
+
+from stylelab.images import to_pil
+
+
+def impl_name():
+    return os.environ.get("STYLELAB_IMPL", "starter")
+
+
+def exercises(impl=None):
+    """The exercises module: impl, else $STYLELAB_IMPL, else 'starter' (fresh, so edits count)."""
+    from grader.checks import load_impl
+
+    return load_impl(impl or impl_name())
+
+
+def quick():
+    return os.environ.get("STYLELAB_QUICK", "") not in ("", "0")
+
+
+def pick(full, quick_value):
+    """full normally, quick_value in quick mode."""
+    return quick_value if quick() else full
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def show(images, titles=None, suptitle=None, ncols=None, deprocess=None, size=3.0):
+    """A row (or grid) of images: PIL images, or (1, 3, H, W) tensors with their deprocess."""
+    plt = _plt()
+    images = [to_pil(im, deprocess) if isinstance(im, torch.Tensor) else im for im in images]
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    figure, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(images):
+            ax.imshow(images[k])
+            if titles:
+                ax.set_title(titles[k])
+    if suptitle:
+        figure.suptitle(suptitle)
+    figure.tight_layout()
+    plt.show()
+
+
+def feature_maps(feats, layers, names, channels=6, suptitle="Feature maps"):
+    """channels maps of each chosen layer, one row per layer, each map normalised on its own."""
+    plt = _plt()
+    figure, axes = plt.subplots(len(layers), channels, figsize=(1.8 * channels, 1.9 * len(layers)), squeeze=False)
+    for row, layer in zip(axes, layers):
+        maps = feats[layer][0].detach()  # (C, H, W)
+        strongest = maps.flatten(1).mean(1).argsort(descending=True)[:channels]
+        for ax, c in zip(row, strongest):
+            ax.imshow(maps[c].numpy(), cmap="magma")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(f"{names[layer]}\n{tuple(maps.shape[1:])}")
+    figure.suptitle(f"{suptitle}: the {channels} most active channels per layer")
+    figure.tight_layout()
+    plt.show()
+
+
+def heatmap(matrix, title, label="channel"):
+    plt = _plt()
+    figure, ax = plt.subplots(figsize=(5, 4.3))
+    image = ax.imshow(np.asarray(matrix), cmap="viridis")
+    ax.set_title(title)
+    ax.set_xlabel(label)
+    ax.set_ylabel(label)
+    figure.colorbar(image, ax=ax)
+    figure.tight_layout()
+    plt.show()
+
+
+def loss_curves(history, title="Losses during the optimisation"):
+    """total, content, style and tv losses per evaluation, on a log scale."""
+    plt = _plt()
+    figure, ax = plt.subplots(figsize=(7, 4))
+    for key in ("total", "content", "style", "tv"):
+        values = np.asarray(history[key], dtype=float)
+        if (values > 0).any():
+            ax.plot(np.arange(1, len(values) + 1), np.where(values > 0, values, np.nan), label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("loss evaluation (forward and backward pass)")
+    ax.set_ylabel("loss (log scale)")
+    ax.set_title(title)
+    ax.legend()
+    figure.tight_layout()
+    plt.show()
+
+
+class Snapshots:
+    """A style_transfer callback keeping the image every `every` evaluations."""
+
+    def __init__(self, every):
+        self.every, self.images, self.steps = every, [], []
+
+    def __call__(self, t, img, losses):
+        if (t + 1) % self.every == 0:
+            self.images.append(img.detach().clone())
+            self.steps.append(t + 1)
+
+
+def transfer_panel(ex):
+    """Dropdowns, sliders and a run button around run_transfer with the exercises in ex.
+
+    Returns the widget; .controls, .button, .output and .result (the last run) are there for tests.
+    """
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from stylelab.examples import CONTENT_IMAGES, STYLE_IMAGES
+    from stylelab.transfer import PRESETS, run_transfer
+
+    controls = {
+        "content": widgets.Dropdown(options=list(CONTENT_IMAGES), value="chelsea", description="content"),
+        "style": widgets.Dropdown(options=list(STYLE_IMAGES), value="swirls", description="style"),
+        "content_scale": widgets.FloatLogSlider(value=1.0, base=10, min=-2, max=2, description="content ×"),
+        "style_scale": widgets.FloatLogSlider(value=1.0, base=10, min=-2, max=2, description="style ×"),
+        "tv_weight": widgets.FloatLogSlider(value=10.0, base=10, min=-1, max=3, description="tv weight"),
+        "size": widgets.IntSlider(value=pick(160, 32), min=32, max=384, step=16, description="size (px)"),
+        "num_iters": widgets.IntSlider(value=pick(60, 4), min=2, max=300, step=2, description="iterations"),
+    }
+    button = widgets.Button(description="Run style transfer", button_style="primary")
+    output = widgets.Output()
+    preset = PRESETS["vgg19"]
+
+    def on_click(_):
+        values = {k: c.value for k, c in controls.items()}
+        with output:
+            output.clear_output()
+            print(f"running {values['num_iters']} iterations at {values['size']} px...")
+            result = run_transfer(
+                values["content"], values["style"], size=values["size"], num_iters=values["num_iters"],
+                impl=ex, content_weight=preset["content_weight"] * values["content_scale"],
+                style_weights=[w * values["style_scale"] for w in preset["style_weights"]],
+                tv_weight=values["tv_weight"])
+            output.clear_output()
+            display(result.image)
+        panel.result = result
+
+    button.on_click(on_click)
+    panel = widgets.VBox([widgets.HBox([controls["content"], controls["style"]]),
+                          *[controls[k] for k in ("content_scale", "style_scale", "tv_weight", "size", "num_iters")],
+                          button, output])
+    panel.controls, panel.button, panel.output, panel.result = controls, button, output, None
+    return panel
