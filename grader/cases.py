@@ -61,4 +61,20 @@ def build(exercise, seed=0, variant=0):
                 "tv_weight": 0.01, "num_iters": 8, "optimizer": "adam", "lr": 0.02,
                 "decayed_lr": 0.002, "decay_lr_at": 5, "init": "content",
                 "pixel_range": (0.2, 0.8), "seed": seed}
+    if exercise == "match_color":
+        # a narrow style palette and a wide, bright content one: the mapping stretches
+        # colours past 1, so leaving out the clamp shows
+        return {"style_img": torch.rand(1, 3, 9 + v, 11, generator=g) * 0.2 + 0.4,
+                "content_img": torch.rand(1, 3, 8, 8 + v, generator=g) * 0.5 + 0.5}
+    if exercise == "luminance_only":
+        shape = (1, 3, 7 + v, 9)
+        return {"stylized": torch.rand(*shape, generator=g), "content_img": torch.rand(*shape, generator=g)}
+    if exercise == "loss_landscape":
+        content_img = torch.rand(1, 3, 12, 12 + 2 * v, generator=g)
+        return {"cnn": tiny_cnn(tiny_cnn_state(seed)), "img": torch.rand(content_img.shape, generator=g),
+                "content_img": content_img, "style_img": torch.rand(1, 3, 14, 12, generator=g),
+                "content_layer": 4 if v == 0 else 3, "content_weight": 1.0, "style_layers": [1, 4],
+                "style_weights": [50.0, 20.0 + 10 * v], "tv_weight": 0.5,
+                "d1": _rand(g, *content_img.shape), "d2": _rand(g, *content_img.shape),
+                "alphas": torch.linspace(-0.5, 0.5, 3 + v), "betas": torch.linspace(-0.3, 0.6, 4)}
     raise KeyError(f"no check for {exercise!r}; checks exist for: {', '.join(EXERCISES)}")

@@ -33,7 +33,13 @@ EXERCISES = tuple(POINTS)
 # Largest relative error that passes. The loop runs eight Adam steps in float32,
 # where summation order alone moves the last digits; the losses are one sum each.
 TOLERANCES = {"extract_features": 1e-5, "content_loss": 1e-5, "gram_matrix": 1e-5,
-              "style_loss": 1e-5, "tv_loss": 1e-5, "style_transfer": 1e-3}
+              "style_loss": 1e-5, "tv_loss": 1e-5, "style_transfer": 1e-3,
+              "match_color": 1e-4, "luminance_only": 1e-4, "loss_landscape": 1e-5}
+
+# The floor of the relative error's denominator. CS231n's 1e-8 suits losses and
+# features; for images in [0, 1] a floor of 1 makes it an absolute error, since
+# float32 rounding (about 1e-7) is a large *relative* error on a pixel of 1e-4.
+FLOORS = {"match_color": 1.0, "luminance_only": 1.0}
 
 # Inputs through which a loss must stay differentiable, per exercise.
 GRAD_INPUTS = {"content_loss": ("content_current",), "style_loss": ("feats",),
@@ -78,6 +84,21 @@ HINTS = {
         "no_weight": "you forgot to multiply by tv_weight",
         "wraparound": "your differences wrap around the border (torch.roll?): compare only neighbours inside the image",
     },
+    "match_color": {
+        "means_only": "you matched the means only: also map the covariance, with A = Sigma_c^(1/2) Sigma_s^(-1/2)",
+        "inverted": "your A maps the wrong way round: A = Sigma_c^(1/2) Sigma_s^(-1/2) turns the style's "
+                    "covariance into the content's",
+        "unclamped": "some values leave [0, 1]: clamp the recoloured image",
+    },
+    "luminance_only": {
+        "swapped": "you kept the content's luminance and the stylised colours: Y comes from stylized, I and Q "
+                   "from content_img",
+        "unclamped": "some values leave [0, 1]: clamp the result",
+    },
+    "loss_landscape": {
+        "transposed": "your grid is (B, A): entry [i, j] is for alphas[i] and betas[j]",
+        "total_without_tv": "your total leaves out the total-variation loss",
+    },
     "style_transfer": {
         "no_clamp": "your image leaves pixel_range: clamp img into (low, high) after every Adam step",
         "no_decay": "the learning rate never drops: switch to decayed_lr at step decay_lr_at",
@@ -117,10 +138,10 @@ def call(function, exercise, inputs):
     return function(*inputs.values())
 
 
-def rel_error(x, y):
-    """CS231n's relative error: max(|x - y| / max(1e-8, |x| + |y|))."""
+def rel_error(x, y, floor=1e-8):
+    """CS231n's relative error: max(|x - y| / max(floor, |x| + |y|)), floor 1e-8 as in CS231n."""
     x, y = x.detach().double(), y.detach().double()
-    return float(((x - y).abs() / torch.clamp(x.abs() + y.abs(), min=1e-8)).max()) if x.numel() else 0.0
+    return float(((x - y).abs() / torch.clamp(x.abs() + y.abs(), min=floor)).max()) if x.numel() else 0.0
 
 
 class Fail(Exception):
@@ -177,6 +198,10 @@ def _as_tensors(exercise, out, inputs):
             raise Fail(f"history['total'] has {len(history['total'])} entries for num_iters="
                        f"{inputs['num_iters']}: record one loss per evaluation")
         out = [img, torch.tensor([float(v) for v in history["total"]])]
+    elif exercise == "loss_landscape":
+        if not isinstance(out, dict) or not {"content", "style", "total"} <= set(out):
+            raise Fail("loss_landscape must return a dict with the keys 'content', 'style' and 'total'")
+        out = [torch.as_tensor(out[key]) for key in ("total", "content", "style")]
     elif exercise in ("content_loss", "style_loss", "tv_loss"):
         if not isinstance(out, torch.Tensor):
             raise Fail(f"returned a {type(out).__name__}, not a torch.Tensor: keep the loss a tensor "
@@ -196,9 +221,9 @@ def _as_tensors(exercise, out, inputs):
     return list(out)
 
 
-def _matches(out, expected, tolerance):
+def _matches(out, expected, tolerance, floor=1e-8):
     return (len(out) == len(expected) and all(o.shape == e.shape for o, e in zip(out, expected))
-            and max((rel_error(o, e) for o, e in zip(out, expected)), default=0.0) <= tolerance)
+            and max((rel_error(o, e, floor) for o, e in zip(out, expected)), default=0.0) <= tolerance)
 
 
 def _shapes(tensors):
@@ -306,16 +331,16 @@ def judge(exercise, raw, before, after, expected, mistakes):
         return False, f"modified its input {changed[0]!r} in place: compute on new tensors instead", math.nan
     if not all(torch.isfinite(t).all() for t in out):
         return False, "returned NaN or inf", math.nan
-    tolerance = TOLERANCES[exercise]
-    if not _matches(out, expected, tolerance):
+    tolerance, floor = TOLERANCES[exercise], FLOORS.get(exercise, 1e-8)
+    if not _matches(out, expected, tolerance, floor):
         for key, wrong in mistakes.items():
-            if _matches(out, wrong, tolerance):
+            if _matches(out, wrong, tolerance, floor):
                 return False, HINTS[exercise][key], math.nan
     if len(out) != len(expected) or any(o.shape != e.shape for o, e in zip(out, expected)):
         if exercise == "extract_features" and len(out) != len(expected):
             return False, f"returned {len(out)} feature maps; cnn has {len(expected)} modules", math.nan
         return False, f"returned shape {_shapes(out)}, expected {_shapes(expected)}", math.nan
-    error = max(rel_error(o, e) for o, e in zip(out, expected))
+    error = max(rel_error(o, e, floor) for o, e in zip(out, expected))
     if error > tolerance:
         return False, f"values differ from the reference (relative error above {tolerance:g})", error
     if exercise == "style_transfer":

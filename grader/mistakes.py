@@ -76,6 +76,42 @@ def _loop(inputs, **changes):
     return [img, torch.tensor(history["total"])]
 
 
+def _recolour(style_img, content_img, inverse=False, means_only=False, clamp=True):
+    s, c = style_img[0].reshape(3, -1), content_img[0].reshape(3, -1)  # (3, P)
+    mu_s, mu_c = s.mean(1, keepdim=True), c.mean(1, keepdim=True)
+    if means_only:
+        out = s - mu_s + mu_c
+    else:
+        eye = 1e-5 * torch.eye(3)
+        cov_s = (s - mu_s) @ (s - mu_s).T / s.shape[1] + eye
+        cov_c = (c - mu_c) @ (c - mu_c).T / c.shape[1] + eye
+
+        def power(m, p):
+            values, vectors = torch.linalg.eigh(m)
+            return vectors @ torch.diag(values ** p) @ vectors.T
+
+        A = power(cov_s, 0.5) @ power(cov_c, -0.5) if inverse else power(cov_c, 0.5) @ power(cov_s, -0.5)
+        out = A @ (s - mu_s) + mu_c
+    out = out.reshape(style_img.shape)
+    return out.clamp(0, 1) if clamp else out
+
+
+def _luminance(stylized, content, swap=False, clamp=True):
+    M = torch.tensor(ref.YIQ_FROM_RGB)
+    a, b = (content, stylized) if swap else (stylized, content)
+    ya, yb = (torch.einsum("kc,nchw->nkhw", M, x) for x in (a, b))
+    rgb = torch.einsum("kc,nchw->nkhw", torch.linalg.inv(M), torch.cat([ya[:, :1], yb[:, 1:]], 1))
+    return rgb.clamp(0, 1) if clamp else rgb
+
+
+def _landscape(inputs, transpose=False, tv=True):
+    out = ref.loss_landscape(*inputs.values())
+    if not tv:
+        out = {**out, "total": out["content"] + out["style"]}
+    keys = ("total", "content", "style")
+    return [out[k].T if transpose else out[k] for k in keys]
+
+
 # exercise -> mistake key -> function(inputs) -> output in checks.call's form
 MISTAKES = {
     "extract_features": {
@@ -116,6 +152,19 @@ MISTAKES = {
         "no_weight": lambda i: sum((d ** 2).sum() for d in _diffs(i["img"])),
         "wraparound": lambda i: i["tv_weight"] * sum(((i["img"] - i["img"].roll(1, dim)) ** 2).sum()
                                                      for dim in (2, 3)),
+    },
+    "match_color": {
+        "means_only": lambda i: _recolour(i["style_img"], i["content_img"], means_only=True),
+        "inverted": lambda i: _recolour(i["style_img"], i["content_img"], inverse=True),
+        "unclamped": lambda i: _recolour(i["style_img"], i["content_img"], clamp=False),
+    },
+    "luminance_only": {
+        "swapped": lambda i: _luminance(i["stylized"], i["content_img"], swap=True),
+        "unclamped": lambda i: _luminance(i["stylized"], i["content_img"], clamp=False),
+    },
+    "loss_landscape": {
+        "transposed": lambda i: _landscape(i, transpose=True),
+        "total_without_tv": lambda i: _landscape(i, tv=False),
     },
     "style_transfer": {
         "no_clamp": lambda i: _loop(i, pixel_range=(-1e9, 1e9)),

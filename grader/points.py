@@ -7,6 +7,9 @@ POINTS = {
     "style_loss": 3,
     "tv_loss": 3,
     "style_transfer": 5,
+    "match_color": 2,
+    "luminance_only": 2,
+    "loss_landscape": 3,
 }
 
 # The share of an exercise's points that its hidden checks carry; the public

@@ -289,3 +289,112 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
         img = torch.maximum(torch.minimum(img, high), low)
     return img.detach(), history
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+
+# RGB -> YIQ, the NTSC colour space: Y is the luminance, I and Q the chrominance.
+YIQ_FROM_RGB = ((0.299, 0.587, 0.114),
+                (0.596, -0.274, -0.322),
+                (0.211, -0.523, 0.312))
+
+
+def match_color(style_img, content_img, eps=1e-5):
+    """
+    Colour-histogram matching (Gatys, Bethge, Hertzmann and Shechtman, "Preserving
+    color in neural artistic style transfer", 2016): recolour the style image so that
+    its pixels have the mean and covariance of the content image's pixels. Style
+    transfer with the recoloured style keeps the content's palette.
+
+    Treat each image as a cloud of RGB points x (one per pixel) with mean mu and
+    3 x 3 covariance Sigma (divide by the number of pixels). Map every style pixel to
+
+        x' = A (x - mu_s) + mu_c,    A = Sigma_c^(1/2) Sigma_s^(-1/2),
+
+    where the matrix square roots come from the eigendecomposition of the symmetric
+    covariances (torch.linalg.eigh), after adding eps to their diagonals.
+
+    Inputs:
+    - style_img: Tensor of shape (1, 3, H_s, W_s), RGB values in [0, 1].
+    - content_img: Tensor of shape (1, 3, H, W), RGB values in [0, 1].
+    - eps: added to each covariance's diagonal so its inverse square root exists.
+
+    Returns:
+    - Tensor of shape (1, 3, H_s, W_s): the recoloured style image, clamped to [0, 1].
+    """
+    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+    style = style_img[0].reshape(3, -1)  # (3, P_s): one column per pixel
+    content = content_img[0].reshape(3, -1)  # (3, P_c)
+    mu_s, mu_c = style.mean(dim=1, keepdim=True), content.mean(dim=1, keepdim=True)  # (3, 1)
+    eye = eps * torch.eye(3, dtype=style.dtype, device=style.device)
+    cov_s = (style - mu_s) @ (style - mu_s).T / style.shape[1] + eye  # (3, 3)
+    cov_c = (content - mu_c) @ (content - mu_c).T / content.shape[1] + eye
+
+    def power(matrix, p):
+        values, vectors = torch.linalg.eigh(matrix)
+        return vectors @ torch.diag(values ** p) @ vectors.T
+
+    A = power(cov_c, 0.5) @ power(cov_s, -0.5)  # (3, 3)
+    recoloured = A @ (style - mu_s) + mu_c  # (3, P_s)
+    return recoloured.reshape(style_img.shape).clamp(0, 1)
+    # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+
+def luminance_only(stylized, content_img):
+    """
+    Keep the stylised image's luminance and the content image's colours (the
+    luminance-only idea of Gatys et al. 2016, applied after the transfer): convert
+    both to YIQ with the matrix YIQ_FROM_RGB (y = M x for each pixel's RGB x), take
+    Y from stylized and I, Q from content_img, and convert back with the inverse
+    matrix (torch.linalg.inv).
+
+    Inputs:
+    - stylized: Tensor of shape (1, 3, H, W), RGB values in [0, 1].
+    - content_img: Tensor of shape (1, 3, H, W), RGB values in [0, 1], the same size.
+
+    Returns:
+    - Tensor of shape (1, 3, H, W): RGB values clamped to [0, 1].
+    """
+    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+    M = torch.tensor(YIQ_FROM_RGB, dtype=stylized.dtype, device=stylized.device)  # (3, 3)
+    yiq_stylized = torch.einsum("kc,nchw->nkhw", M, stylized)  # (1, 3, H, W)
+    yiq_content = torch.einsum("kc,nchw->nkhw", M, content_img)
+    mixed = torch.cat([yiq_stylized[:, :1], yiq_content[:, 1:]], dim=1)  # Y from one, IQ from the other
+    return torch.einsum("kc,nchw->nkhw", torch.linalg.inv(M), mixed).clamp(0, 1)
+    # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+
+def loss_landscape(cnn, img, content_img, style_img, content_layer, content_weight,
+                   style_layers, style_weights, tv_weight, d1, d2, alphas, betas):
+    """
+    The loss landscape around an image: the content, style and total losses of
+    style transfer at img + a * d1 + b * d2, for every a in alphas and b in betas.
+    With d1 and d2 two random directions, this is a 2-D slice through image space.
+
+    Inputs:
+    - cnn, content_img, style_img, content_layer, content_weight, style_layers,
+      style_weights, tv_weight: as for style_transfer.
+    - img: Tensor of shape (1, 3, H, W), the centre of the slice (say, a result).
+    - d1, d2: Tensors of the same shape as img, the two directions.
+    - alphas, betas: 1-D Tensors of lengths A and B, the offsets along d1 and d2.
+
+    Returns a dict with keys "content", "style" and "total", each a Tensor of
+    shape (A, B) whose entry [i, j] is that loss at img + alphas[i] d1 + betas[j] d2.
+    No gradients are needed: compute under torch.no_grad().
+    """
+    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+    with torch.no_grad():
+        content_target = extract_features(content_img, cnn)[content_layer]
+        style_feats = extract_features(style_img, cnn)
+        style_targets = [gram_matrix(style_feats[i]) for i in style_layers]
+        landscape = {key: torch.zeros(len(alphas), len(betas)) for key in ("content", "style", "total")}
+        for i, a in enumerate(alphas):
+            for j, b in enumerate(betas):
+                point = img + a * d1 + b * d2
+                feats = extract_features(point, cnn)
+                c = content_loss(content_weight, feats[content_layer], content_target)
+                s = style_loss(feats, style_layers, style_targets, style_weights)
+                t = tv_loss(point, tv_weight)
+                landscape["content"][i, j] = float(c)
+                landscape["style"][i, j] = float(s)
+                landscape["total"][i, j] = float(c + s + t)
+    return landscape
+    # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****

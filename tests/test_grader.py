@@ -102,6 +102,52 @@ def _gram(scale, transpose=False, first_only=False, ignore_flag=False):
     return gram_matrix
 
 
+def _recolour(style_img, content_img, inverse=False, means_only=False, clamp=True):
+    """Mean-and-covariance colour matching via Cholesky-free SVD, written independently."""
+    s, c = style_img[0].flatten(1), content_img[0].flatten(1)
+    mu_s, mu_c = s.mean(1, keepdim=True), c.mean(1, keepdim=True)
+    if means_only:
+        out = s - mu_s + mu_c
+    else:
+        def root(m, p):
+            u, sigma, _ = torch.linalg.svd(m)
+            return u @ torch.diag(sigma ** p) @ u.T
+        cov = lambda x, mu: torch.cov(x, correction=0) + 1e-5 * torch.eye(3)
+        cs, cc = cov(s, mu_s), cov(c, mu_c)
+        A = root(cs, 0.5) @ root(cc, -0.5) if inverse else root(cc, 0.5) @ root(cs, -0.5)
+        out = A @ (s - mu_s) + mu_c
+    out = out.reshape(style_img.shape)
+    return out.clamp(0, 1) if clamp else out
+
+
+YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def _luminance(stylized, content_img, swap=False, clamp=True):
+    to_yiq = lambda x: (YIQ @ x.flatten(2)).reshape(x.shape)
+    a, b = to_yiq(stylized), to_yiq(content_img)
+    if swap:
+        a, b = b, a
+    mixed = torch.cat([a[:, :1], b[:, 1:]], dim=1)
+    rgb = (torch.linalg.solve(YIQ, mixed.flatten(2))).reshape(mixed.shape)
+    return rgb.clamp(0, 1) if clamp else rgb
+
+
+def _landscape(cnn, img, content_img, style_img, content_layer, content_weight, style_layers, style_weights,
+               tv_weight, d1, d2, alphas, betas, transpose=False, tv=True):
+    def losses(x):
+        f = _extract(x, cnn, keep=lambda _, feats: feats)
+        target = _extract(content_img, cnn, keep=lambda _, feats: feats)
+        style_f = _extract(style_img, cnn, keep=lambda _, feats: feats)
+        c = content_weight * ((f[content_layer] - target[content_layer]) ** 2).sum()
+        s = _style(f, style_layers, [gram_bmm(style_f[i]) for i in style_layers], style_weights)
+        t = _tv(x, tv_weight, lambda dh, dw: dh.pow(2).sum() + dw.pow(2).sum()) if tv else 0
+        return c, s, c + s + t
+    grid = torch.tensor([[[float(v) for v in losses(img + a * d1 + b * d2)] for b in betas] for a in alphas])
+    grid = grid.transpose(0, 1) if transpose else grid  # (A, B, 3)
+    return {"content": grid[..., 0], "style": grid[..., 1], "total": grid[..., 2]}
+
+
 WRONG = {
     "extract_features": {
         "last_only": functools.partial(_extract, keep=lambda x, f: [f[-1]]),
@@ -138,6 +184,19 @@ WRONG = {
         "no_weight": lambda img, w: _tv(img, 1.0, lambda dh, dw: (dh ** 2).sum() + (dw ** 2).sum()),
         "wraparound": lambda img, w: w * sum(((img - img.roll(1, d)) ** 2).sum() for d in (2, 3)),
     },
+    "match_color": {
+        "means_only": functools.partial(_recolour, means_only=True),
+        "inverted": functools.partial(_recolour, inverse=True),
+        "unclamped": functools.partial(_recolour, clamp=False),
+    },
+    "luminance_only": {
+        "swapped": functools.partial(_luminance, swap=True),
+        "unclamped": functools.partial(_luminance, clamp=False),
+    },
+    "loss_landscape": {
+        "transposed": functools.partial(_landscape, transpose=True),
+        "total_without_tv": functools.partial(_landscape, tv=False),
+    },
     "style_transfer": {
         "no_clamp": functools.partial(cs231n_loop, clamp=False),
         "no_decay": functools.partial(cs231n_loop, decay="none"),
@@ -152,6 +211,9 @@ RIGHT = {
     "style_loss": _style,
     "tv_loss": functools.partial(_tv, combine=lambda dh, dw: dh.pow(2).sum() + dw.pow(2).sum()),
     "style_transfer": cs231n_loop,
+    "match_color": _recolour,
+    "luminance_only": _luminance,
+    "loss_landscape": _landscape,
 }
 
 
@@ -298,6 +360,16 @@ def test_hard_coded_submission_passes_public_and_fails_hidden(tmp_path):
         def style_transfer(cnn, content_img, style_img, *args, **kwargs):
             img, totals = _answer("style_transfer")
             return img, {{"total": totals.tolist()}}
+
+        def match_color(style_img, content_img, eps=1e-5):
+            return _answer("match_color")[0]
+
+        def luminance_only(stylized, content_img):
+            return _answer("luminance_only")[0]
+
+        def loss_landscape(*args):
+            total, content, style = _answer("loss_landscape")
+            return {{"total": total, "content": content, "style": style}}
     """))
     module = load_impl(tmp_path)
     assert all(r.passed for r in check_module(module))
@@ -309,7 +381,7 @@ def test_hard_coded_submission_passes_public_and_fails_hidden(tmp_path):
 def test_cli_exit_codes_and_table(capsys):
     assert grader_main(["check", "--impl", "solutions"]) == 0
     out = capsys.readouterr().out
-    assert "gram_matrix       PASS" in out and "total: 18/18 points" in out
+    assert "gram_matrix       PASS" in out and "total: 25/25 points" in out
     assert grader_main(["check", "tv_loss", "--impl", "starter"]) == 1
     assert "tv_loss   FAIL     -           0/3     not implemented yet" in capsys.readouterr().out
     assert grader_main(["check", "no_such_thing"]) == 2

@@ -30,7 +30,7 @@ def submissions(kit):
     """{student: (style_transfer.py text or None, expected points, expected status)}."""
     secret = kit / "solutions" / "style_transfer.py"
     return {
-        "correct": (SOLUTION, 18, "graded"),
+        "correct": (SOLUTION, 25, "graded"),
         "partial": (override(STARTER, inspect.getsource(solutions.gram_matrix)
                              + "\n\n" + inspect.getsource(solutions.content_loss)), 5, "graded"),
         "empty": (None, 0, "missing file"),
@@ -40,34 +40,34 @@ def submissions(kit):
             def content_loss(content_weight, content_current, content_original):
                 while True:
                     pass
-            """), 11, "timeout"),
+            """), 15, "timeout"),
         "sys_exit": (override(SOLUTION, """
             def content_loss(content_weight, content_current, content_original):
                 import sys
                 sys.exit(3)
-            """), 11, "graded"),
+            """), 15, "graded"),
         "os_exit": (override(SOLUTION, """
             def extract_features(x, cnn):
                 import os
                 os._exit(7)
-            """), 11, "crashed"),
+            """), 15, "crashed"),
         "memory_bomb": (override(SOLUTION, """
             def style_loss(feats, style_layers, style_targets, style_weights):
                 hoard = bytearray(2 ** 40)  # 1 TiB: the address-space limit refuses it at once
                 return hoard
-            """), 10, "graded"),
+            """), 14, "graded"),
         "print_flood": (override(SOLUTION, """
             _extract = extract_features
             def extract_features(x, cnn):
                 for _ in range(20000):
                     print("spam " * 200)
                 return _extract(x, cnn)
-            """), 18, "graded"),
+            """), 25, "graded"),
         "in_place": (override(SOLUTION, """
             def content_loss(content_weight, content_current, content_original):
                 content_original.mul_(2)
                 return content_weight * ((content_current - content_original) ** 2).sum()
-            """), 11, "graded"),
+            """), 15, "graded"),
         "monkeypatch": (override(SOLUTION, """
             torch.allclose = lambda *args, **kwargs: True
             torch.equal = lambda *args, **kwargs: True
@@ -76,12 +76,12 @@ def submissions(kit):
             def gram_matrix(features, normalize=True):
                 N, C, H, W = features.shape
                 return features.new_zeros(N, C, C)
-            """), 2, "graded"),  # its own patches break its own losses; only extract_features survives
+            """), 4, "graded"),  # its own patches break its own subtractions: extract_features and luminance_only survive
         "read_secrets": (override(SOLUTION, f"""
             def content_loss(content_weight, content_current, content_original):
                 stolen = open({str(secret)!r}).read() + open({str(kit / 'grader' / 'reference' / 'style_transfer_checks.pt')!r}, 'rb').read().hex()
                 return content_weight * ((content_current - content_original) ** 2).sum() + 0 * len(stolen)
-            """), 11, "graded"),
+            """), 15, "graded"),
         "write_outside": (override(SOLUTION, f"""
             for _target in ({str(kit / 'grader' / 'pwned.py')!r}, {str(kit / 'solutions' / 'style_transfer.py')!r}):
                 try:
@@ -89,7 +89,7 @@ def submissions(kit):
                         _file.write("# pwned")
                 except OSError:
                     pass
-            """), 18, "graded"),
+            """), 25, "graded"),
         "wrong_returns": (override(SOLUTION, """
             def gram_matrix(features, normalize=True):
                 N, C, H, W = features.shape
@@ -99,7 +99,7 @@ def submissions(kit):
                 return (content_weight * ((content_current - content_original) ** 2).sum()).detach().numpy()
             def tv_loss(img, tv_weight):
                 return torch.zeros((), device="meta")
-            """), 2, "graded"),
+            """), 6, "graded"),
     }
 
 
@@ -133,7 +133,7 @@ def test_every_student_gets_the_right_points_and_status(graded_class):
     assert set(rows) == set(cases) | {"zipped"}
     for student, (_, points, status) in cases.items():
         assert (float(rows[student]["total"]), rows[student]["status"]) == (points, status), student
-    assert (float(rows["zipped"]["total"]), rows["zipped"]["status"]) == (18, "graded")
+    assert (float(rows["zipped"]["total"]), rows["zipped"]["status"]) == (25, "graded")
 
 
 @needs_bwrap
@@ -181,7 +181,7 @@ def test_gradescope_results_follow_the_documented_format(graded_class):
         assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]
         assert test["visibility"] == ("after_published" if "hidden" in test["name"] else "visible")
     assert sum(t["score"] for t in results["tests"]) == results["score"]
-    assert sum(t["max_score"] for t in results["tests"]) == 18
+    assert sum(t["max_score"] for t in results["tests"]) == 25
 
 
 @needs_bwrap
@@ -197,7 +197,7 @@ def test_without_bubblewrap_isolation_is_weaker_and_says_so(tmp_path, monkeypatc
     (tmp_path / "alice").mkdir()
     (tmp_path / "alice" / "style_transfer.py").write_text(SOLUTION)
     assert grader_main(["grade", str(tmp_path / "alice"), "--json", str(tmp_path / "r.json")]) == 0
-    assert "total: 18/18 points; status: graded; sandbox: weaker (bubblewrap missing" in capsys.readouterr().out
+    assert "total: 25/25 points; status: graded; sandbox: weaker (bubblewrap missing" in capsys.readouterr().out
     assert "weaker" in json.loads((tmp_path / "r.json").read_text())["output"]
 
 

@@ -49,7 +49,7 @@ def test_no_solution_body_appears_anywhere_in_the_bundle(bundle):
 def test_bundle_checks_run_and_fail_as_not_implemented(bundle):
     run = subprocess.run([sys.executable, "-m", "grader", "check"], cwd=bundle, capture_output=True, text=True,
                          timeout=120, env={**os.environ, "PYTHONPATH": str(bundle)})
-    assert run.returncode == 1 and run.stdout.count("not implemented yet") == 6, run.stdout + run.stderr
+    assert run.returncode == 1 and run.stdout.count("not implemented yet") == 9, run.stdout + run.stderr
     run = subprocess.run([sys.executable, "-m", "grader", "grade", "x"], cwd=bundle, capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(bundle)})
     assert run.returncode == 2 and "is for instructors" in run.stderr

@@ -38,12 +38,14 @@ def test_every_starter_exercise_raises_not_implemented_and_keeps_its_docstring()
     starter = importlib.import_module("starter.style_transfer")
     names = exercises(solution)
     assert names == ["extract_features", "content_loss", "gram_matrix", "style_loss", "tv_loss",
-                     "style_transfer"]
+                     "style_transfer", "match_color", "luminance_only", "loss_landscape"]
     x = torch.zeros(1, 3, 4, 4)
     cnn = torch.nn.Sequential(torch.nn.ReLU())
     calls = {"extract_features": (x, cnn), "content_loss": (1.0, x, x), "gram_matrix": (x,),
              "style_loss": ([x], [0], [torch.zeros(1, 3, 3)], [1.0]), "tv_loss": (x, 1.0),
-             "style_transfer": (cnn, x, x, 0, 1.0, [0], [1.0], 1.0)}
+             "style_transfer": (cnn, x, x, 0, 1.0, [0], [1.0], 1.0), "match_color": (x, x),
+             "luminance_only": (x, x),
+             "loss_landscape": (cnn, x, x, x, 0, 1.0, [0], [1.0], 1.0, x, x, torch.zeros(2), torch.zeros(2))}
     for name in names:
         stub = getattr(starter, name)
         assert stub.__doc__ == getattr(solution, name).__doc__ and "Inputs" in stub.__doc__
