@@ -17,7 +17,7 @@ import os
 import numpy as np
 import torch
 
-from stylelab.images import to_pil
+from stylelab.images import to_pil  # noqa: F401 (the labs call lab.to_pil)
 
 
 def impl_name():
@@ -167,3 +167,70 @@ def transfer_panel(ex):
                           button, output])
     panel.controls, panel.button, panel.output, panel.result = controls, button, output, None
     return panel
+
+
+def montage(image_a, image_b, ratio, height=256):
+    """One style image made of two: `ratio` of the width from image_a, the rest from image_b.
+
+    A Gram matrix averages over positions, so this montage's Gram matrices are the
+    ratio-weighted blend of the two styles' (up to the seam): blending styles needs
+    no new code in the loop.
+    """
+    from PIL import Image
+
+    width = 2 * height
+    cut = round(ratio * width)
+    canvas = Image.new("RGB", (width, height))
+    if cut > 0:
+        canvas.paste(image_a.resize((cut, height)), (0, 0))
+    if cut < width:
+        canvas.paste(image_b.resize((width - cut, height)), (cut, 0))
+    return canvas
+
+
+class Timer:
+    """A style_transfer callback recording (seconds since the first evaluation, total loss)."""
+
+    def __init__(self):
+        import time
+
+        self.clock, self.start, self.seconds, self.totals = time.perf_counter, None, [], []
+
+    def __call__(self, t, img, losses):
+        now = self.clock()
+        self.start = now if self.start is None else self.start
+        self.seconds.append(now - self.start)
+        self.totals.append(losses["total"])
+
+
+def curves(series, title, xlabel, ylabel, log=True):
+    """Several (x, y) curves on one plot: series maps a label to (xs, ys)."""
+    plt = _plt()
+    figure, ax = plt.subplots(figsize=(7, 4))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, label=label)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    figure.tight_layout()
+    plt.show()
+
+
+def surfaces(alphas, betas, landscape, title):
+    """The total, content and style losses over a 2-D slice, as three surface plots."""
+    plt = _plt()
+    A, B = np.meshgrid(np.asarray(alphas), np.asarray(betas), indexing="ij")
+    figure = plt.figure(figsize=(15, 4.6))
+    for k, key in enumerate(("total", "content", "style")):
+        ax = figure.add_subplot(1, 3, k + 1, projection="3d")
+        ax.plot_surface(A, B, np.asarray(landscape[key]), cmap="viridis")
+        ax.set_title(f"{key} loss")
+        ax.set_xlabel("a (along d1)")
+        ax.set_ylabel("b (along d2)")
+        ax.set_zlabel("loss")
+    figure.suptitle(title)
+    figure.tight_layout()
+    plt.show()
