@@ -26,7 +26,7 @@ test-labs: venv
 
 # JupyterLab on the notebooks; STYLELAB_IMPL=solutions make lab shows the reference
 lab: venv
-	$(PY) -m jupyter lab labs/
+	$(PY) -m jupyter lab labs/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 transfer: venv
 	$(PY) -m stylelab transfer --content astronaut --style swirls --out out/astronaut_swirls.png

@@ -14,6 +14,7 @@ Instructors (these need solutions/, which the student release leaves out):
 
 import argparse
 import math
+import os
 import sys
 
 from grader.checks import EXERCISES, Fail, Result, check_module, load_impl
@@ -38,8 +39,9 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     c = commands.add_parser("check", help="check exercises against the reference")
     c.add_argument("names", nargs="*", metavar="NAME", help=f"exercises (default: all): {', '.join(EXERCISES)}")
-    c.add_argument("--impl", default="starter",
-                   help="starter, solutions, or a folder holding your style_transfer.py (default: starter)")
+    c.add_argument("--impl", default=os.environ.get("STYLELAB_IMPL", "starter"),
+                   help="starter, solutions, or a folder holding your style_transfer.py "
+                        "(default: $STYLELAB_IMPL, else starter)")
     c.add_argument("--hidden", action="store_true", help="also run the hidden checks (instructors)")
     r = commands.add_parser("release", help="write the student bundle")
     r.add_argument("out", metavar="OUT_DIR")

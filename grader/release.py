@@ -65,7 +65,7 @@ check: venv
 \t$(PY) -m grader check
 
 lab: venv
-\t$(PY) -m jupyter lab labs/
+\t$(PY) -m jupyter lab labs/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 transfer: venv
 \t$(PY) -m stylelab transfer --content astronaut --style swirls --out out/astronaut_swirls.png
