@@ -1,4 +1,5 @@
-# stylelab: `make test` runs the whole suite, `make transfer` stylises a built-in image.
+# stylelab: `make demo` serves the web demo, `make test` runs the whole suite,
+# `make transfer` stylises a built-in image.
 # Both create the environment first if it is missing: a venv outside the clone
 # (override with VENV=...), so fresh clones reuse the 5 GB of torch already installed.
 
@@ -7,7 +8,7 @@ PY := $(VENV)/bin/python
 # The venv is refreshed whenever pyproject.toml's dependencies change.
 STAMP := $(VENV)/.stylelab-deps-$(shell python3 tools/requirements.py --hash)
 
-.PHONY: venv test test-labs lab transfer starter check-starter check reference bench examples clean
+.PHONY: venv demo test test-labs lab transfer starter check-starter check reference bench examples clean
 
 venv: $(STAMP)
 
@@ -15,6 +16,10 @@ $(STAMP):
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $$(python3 tools/requirements.py)
 	@rm -f $(VENV)/.stylelab-deps-* && touch $@
+
+# the web demo on http://127.0.0.1:7860/ (the kit's main command)
+demo: venv
+	$(PY) -m stylelab demo
 
 test: venv
 	$(PY) -m pytest

@@ -1,4 +1,4 @@
-"""Command line: `python -m stylelab transfer|examples|layers`.
+"""Command line: `python -m stylelab transfer|demo|examples|layers`.
 
 `transfer` runs Gatys et al. (CVPR 2016) style transfer on built-in images or
 your own files and writes a PNG; texture synthesis is `--content-weight 0
@@ -47,6 +47,11 @@ def build_parser():
     e = commands.add_parser("examples", help="list the built-in images, or write them as PNGs")
     e.add_argument("folder", nargs="?", help="write every built-in image here")
 
+    d = commands.add_parser("demo", help="the web demo (Gradio)")
+    d.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for a lecture hall)")
+    d.add_argument("--port", type=int, default=7860)
+    d.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs the internet)")
+
     layers = commands.add_parser("layers", help="list a backbone's layer names and indices")
     layers.add_argument("--backbone", default="vgg19", choices=list(BACKBONES))
     return parser
@@ -92,6 +97,10 @@ def main(argv=None):
                 for name, (_, credit) in EXAMPLES.items():
                     kind = "content" if name in CONTENT_IMAGES else "style"
                     print(f"{name:10s} {kind:8s} {credit}")
+        elif args.command == "demo":
+            from stylelab.demo import launch
+
+            launch(args.host, args.port, args.share)
         elif args.command == "layers":
             from stylelab.backbones import load_backbone
 

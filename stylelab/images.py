@@ -32,6 +32,9 @@ def open_image(path):
                          f"check the path") from None
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder; give an image file inside it") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{path}: too many pixels to open safely ({error}); "
+                         f"shrink it below {Image.MAX_IMAGE_PIXELS} pixels") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read; "
                          f"save it as PNG or JPEG and try again") from None

@@ -1,0 +1,61 @@
+"""How soon the demo shows its first painting: click to first streamed image at 256 px.
+
+Issue 7's goal: under 2 s on a 2-core CPU. The demo is launched on a free
+localhost port and driven with gradio_client, as a browser would; each trial
+submits a 256 px, 100-iteration run, waits for the first streamed image, then
+stops the run. The peer measured in the same run is the floor: the targets and
+one loss evaluation of solutions/ style_transfer at 256 px, called directly.
+
+    python -m bench.bench_demo [--trials 5]
+"""
+
+import argparse
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from gradio_client import Client, handle_file
+
+from stylelab.demo import build_demo, stop_all
+from stylelab.transfer import run_transfer
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=5)
+    args = parser.parse_args()
+    examples = Path(tempfile.mkdtemp())
+    demo = build_demo(examples)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_port=port, prevent_thread_lock=True, quiet=True)
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    firsts = []
+    for _ in range(args.trials):
+        start = time.perf_counter()
+        job = client.submit(handle_file(str(examples / "astronaut.png")), handle_file(str(examples / "swirls.png")),
+                            None, None, 1.0, 0.5, 0.5, 1.0, 1.0, 10.0, 256, 100, "vgg19", "content", "lbfgs", "off",
+                            api_name="/paint")
+        while not job.outputs():
+            time.sleep(0.01)
+        firsts.append(time.perf_counter() - start)
+        job.cancel()
+        stop_all()
+    demo.close()
+    floors = []
+    for _ in range(args.trials):
+        start = time.perf_counter()
+        run_transfer("astronaut", "swirls", size=256, num_iters=1)
+        floors.append(time.perf_counter() - start)
+    first, floor = statistics.median(firsts), statistics.median(floors)
+    print(f"click to first streamed image at 256 px: {first:.2f} s (median of {args.trials}; "
+          f"min {min(firsts):.2f}, max {max(firsts):.2f})")
+    print(f"floor, targets plus one evaluation called directly: {floor:.2f} s; ratio {first / floor:.2f}x")
+    print(f"goal: first image within 2 s: {'met' if first < 2 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

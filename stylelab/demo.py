@@ -1,0 +1,291 @@
+"""The web demo: Gatys et al. (CVPR 2016) style transfer, painted live in the browser.
+
+A Gradio Blocks app around the reference solutions (stylelab.transfer runs
+solutions/ style_transfer; colour preservation uses solutions/ match_color and
+luminance_only): no second implementation. The image streams every few
+evaluations, with a progress bar and a growing loss plot; Stop cancels and keeps
+the last image; the result downloads as a PNG. Several styles blend through a
+montage whose widths follow the normalised weights (a Gram matrix averages
+over positions, so the montage's targets are the weighted blend).
+
+`build_demo()` builds the app and launches nothing; `python -m stylelab demo`
+(or `make demo`) launches it.
+"""
+
+import functools
+import math
+import queue
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from stylelab.backbones import BACKBONES, BackboneUnavailable, load_backbone
+from stylelab.examples import CONTENT_IMAGES, STYLE_IMAGES, example_image
+from stylelab.images import ImageError, load_image, open_image, to_pil
+
+MAX_SIDE = 2048  # uploads are downscaled to this longest side before anything else
+MIN_SIDE = 16  # smaller than this and there is nothing for the network to see
+STREAM_EVERY = 5  # evaluations between streamed images
+MAX_STYLES = 3
+
+
+class Stopped(Exception):
+    """Raised inside the loop's callback when the user pressed Stop."""
+
+
+_RUNS = {}  # painting thread -> its stop event, while it runs
+
+
+def stop_all(timeout=10.0):
+    """Stop every painting thread and wait for them (a closing server calls this)."""
+    for thread, stop in list(_RUNS.items()):
+        stop.set()
+        thread.join(timeout)
+
+
+def read_upload(path, role):
+    """An uploaded file -> an RGB PIL image no larger than MAX_SIDE, or ImageError for the UI."""
+    if not path:
+        raise ImageError(f"add a {role} image (upload one or click an example)")
+    try:
+        image = open_image(path)
+    except ImageError as error:
+        raise ImageError(f"the {role} image: {error}") from None
+    if min(image.size) < MIN_SIDE:
+        raise ImageError(f"the {role} image is {image.size[0]}x{image.size[1]} pixels; "
+                         f"give one at least {MIN_SIDE} pixels on each side")
+    image.thumbnail((MAX_SIDE, MAX_SIDE))  # huge uploads shrink first, so nothing else pays for them
+    return to_pil(load_image(image))  # any mode (RGBA, CMYK, 16-bit, EXIF-rotated) -> RGB
+
+
+def blend_styles(styles, weights, height=256):
+    """One style image from several: side by side, widths proportional to the weights."""
+    total = sum(weights)
+    if total <= 0:
+        raise ImageError("give at least one style a weight above 0")
+    width = 2 * height * len(styles)
+    canvas, x = Image.new("RGB", (width, height)), 0
+    kept = [(s, w) for s, w in zip(styles, weights) if w > 0]
+    for k, (style, weight) in enumerate(kept):
+        w = width - x if k == len(kept) - 1 else round(width * weight / total)
+        if w > 0:
+            canvas.paste(style.resize((w, height)), (x, 0))
+        x += w
+    return canvas
+
+
+def example_files(folder):
+    """Write the built-in images as PNGs (Gradio's examples are files); {name: path}."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in list(CONTENT_IMAGES) + list(STYLE_IMAGES):
+        path = folder / f"{name}.png"
+        if not path.exists():
+            example_image(name).save(path)
+        paths[name] = str(path)
+    return paths
+
+
+def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weight=10.0, size=256,
+          num_iters=100, backbone="vgg19", init="content", optimizer="lbfgs", colour="off",
+          stop=None, every=STREAM_EVERY):
+    """Generator of (event, payload): ('image', (t, PIL)), ('loss', (t, losses)), ('done', result).
+
+    Runs run_transfer in a thread so that images stream while it works; setting
+    the threading.Event `stop` ends the run at its next evaluation.
+    """
+    from solutions import style_transfer as solutions
+    from stylelab.transfer import PRESETS, run_transfer
+
+    stop = stop or threading.Event()
+    content_rgb = load_image(content, size)
+    if colour == "histogram matching":  # recolour each style to the photo's palette first
+        styles = [to_pil(solutions.match_color(load_image(s, size), content_rgb)) for s in styles]
+    style = blend_styles(styles, weights) if len(styles) > 1 else styles[0]
+    deprocess = BACKBONES[backbone][1].deprocess
+    preset = PRESETS[backbone]
+
+    def finish(img):
+        rgb = deprocess(img).clamp(0, 1)
+        if colour == "luminance only":
+            rgb = solutions.luminance_only(rgb, load_image(content, tuple(rgb.shape[-2:])))
+        return to_pil(rgb)
+
+    events = queue.Queue()
+
+    def callback(t, img, losses):
+        if stop.is_set():
+            raise Stopped
+        events.put(("loss", (t, losses)))
+        if t == 0 or (t + 1) % every == 0 or t + 1 == num_iters:
+            events.put(("image", (t, finish(img))))
+
+    def work():
+        try:
+            _work()
+        finally:
+            _RUNS.pop(threading.current_thread(), None)
+
+    def _work():
+        try:
+            result = run_transfer(
+                content, style, backbone=backbone, size=size, num_iters=num_iters, optimizer=optimizer,
+                init="noise" if init == "noise" else "content", callback=callback,
+                content_weight=preset["content_weight"] * content_scale,
+                style_weights=[w * style_scale for w in preset["style_weights"]], tv_weight=tv_weight)
+            events.put(("done", finish(result.img)))
+        except Stopped:
+            events.put(("stopped", None))
+        except BaseException as error:  # reported in the UI, never a dead worker
+            events.put(("error", error))
+
+    thread = threading.Thread(target=work, daemon=True, name="stylelab-paint")
+    _RUNS[thread] = stop
+    thread.start()
+    try:
+        while True:
+            kind, payload = events.get()
+            if kind == "error":
+                raise payload
+            yield kind, payload
+            if kind in ("done", "stopped"):
+                return
+    finally:
+        stop.set()  # a cancelled generator (Stop, a closed tab) ends the thread at its next evaluation
+
+
+def build_demo(examples_dir=None):
+    """The Gradio Blocks app; launches nothing."""
+    import gradio as gr
+    import pandas as pd
+
+    paths = example_files(examples_dir or Path(tempfile.gettempdir()) / "stylelab-examples")
+    load_backbone("vgg19")  # warm the weights' cache now, so the first Paint streams at once
+
+    def run(content, *args, progress=gr.Progress()):
+        style_files, weights = list(args[:MAX_STYLES]), list(args[MAX_STYLES:2 * MAX_STYLES])
+        content_scale, style_scale, tv_weight, size, num_iters, backbone, init, optimizer, colour = \
+            args[2 * MAX_STYLES:]
+        try:
+            content_image = read_upload(content, "content")
+            chosen = [(read_upload(f, f"style {k + 1}"), w) for k, (f, w) in enumerate(zip(style_files, weights))
+                      if f]
+            if not chosen:
+                raise ImageError("add at least one style image")
+        except ImageError as error:
+            raise gr.Error(str(error)) from None
+        rows, image, started = [], None, time.perf_counter()
+        num_iters, size = int(num_iters), int(size)
+        events = paint(content_image, [s for s, _ in chosen], [w for _, w in chosen], content_scale,
+                       style_scale, tv_weight, size, num_iters, backbone, init, optimizer, colour)
+        try:
+            for kind, payload in events:
+                if kind == "loss":
+                    t, losses = payload
+                    rows += [{"evaluation": t + 1, "term": key, "log10 loss": math.log10(value)}
+                             for key, value in losses.items() if value > 0]
+                    progress((t + 1, num_iters), desc="painting", unit="evaluations")
+                    continue
+                if kind == "image":
+                    t, image = payload
+                    status = f"{t + 1} / {num_iters} evaluations, {time.perf_counter() - started:.1f} s"
+                    yield image, pd.DataFrame(rows), None, status
+                elif kind == "done":
+                    image = payload
+                    path = Path(tempfile.mkdtemp(prefix="stylelab-")) / "stylelab.png"
+                    image.save(path)
+                    yield image, pd.DataFrame(rows), str(path), \
+                        f"done: {num_iters} evaluations in {time.perf_counter() - started:.1f} s"
+        except BackboneUnavailable as error:
+            raise gr.Error(str(error)) from None
+        finally:
+            events.close()  # on Stop, ends the painting thread at its next evaluation
+
+    with gr.Blocks(title="stylelab: neural style transfer") as demo:
+        gr.Markdown("# stylelab: neural style transfer\nGatys, Ecker and Bethge (CVPR 2016), "
+                    "painted live: pick a photo and one or more styles, then press **Paint**.")
+        with gr.Row():
+            with gr.Column():
+                # Files, not gr.Image: Gradio would decode an upload before our code sees it, and a
+                # corrupt one would end in its generic error instead of our message.
+                with gr.Row():
+                    content = gr.File(label="Content image", file_types=["image"], height=120,
+                                      elem_id="content")
+                    content_preview = gr.Image(label="Content", interactive=False, height=160)
+                gr.Examples([[paths[n]] for n in CONTENT_IMAGES], inputs=[content], label="Built-in photos")
+                styles, weights, previews = [], [], []
+                for k in range(MAX_STYLES):
+                    with gr.Row():
+                        styles.append(gr.File(label=f"Style {k + 1}", file_types=["image"], height=120,
+                                              elem_id=f"style{k + 1}"))
+                        previews.append(gr.Image(label=f"Style {k + 1}", interactive=False, height=120))
+                        weights.append(gr.Slider(0, 1, value=1.0 if k == 0 else 0.5, step=0.05,
+                                                 label=f"weight of style {k + 1}"))
+                gr.Examples([[paths[n]] for n in STYLE_IMAGES], inputs=[styles[0]], label="Built-in styles")
+            with gr.Column():
+                output = gr.Image(label="Painting", type="pil", height=360, format="png", elem_id="painting")
+                status = gr.Markdown("Press **Paint** to start.")
+                with gr.Row():
+                    paint_button = gr.Button("Paint", variant="primary", elem_id="paint")
+                    stop_button = gr.Button("Stop")
+                download = gr.File(label="Download PNG")
+                plot = gr.LinePlot(x="evaluation", y="log10 loss", color="term", title="Losses",
+                                   x_title="evaluation", y_title="log10 loss", height=260)
+        with gr.Accordion("Settings", open=True):
+            with gr.Row():
+                content_scale = gr.Slider(0.1, 10, value=1.0, label="content weight (x preset)")
+                style_scale = gr.Slider(0.1, 10, value=1.0, label="style weight (x preset)")
+                tv_weight = gr.Slider(0, 200, value=10.0, label="TV weight")
+            with gr.Row():
+                size = gr.Slider(64, 512, value=256, step=32, label="output size (shorter side, px)")
+                num_iters = gr.Slider(10, 500, value=100, step=10, label="iterations")
+            with gr.Row():
+                backbone = gr.Radio(list(BACKBONES), value="vgg19", label="backbone")
+                init = gr.Radio(["content", "noise"], value="content", label="start from")
+                optimizer = gr.Radio(["lbfgs", "adam"], value="lbfgs", label="optimizer")
+                colour = gr.Radio(["off", "luminance only", "histogram matching"], value="off",
+                                  label="keep the photo's colours")
+        for upload, preview, role in [(content, content_preview, "content")] + \
+                [(f, p, f"style {k + 1}") for k, (f, p) in enumerate(zip(styles, previews))]:
+            upload.change(functools.partial(preview_upload, role=role), upload, preview)
+        inputs = [content, *styles, *weights, content_scale, style_scale, tv_weight, size, num_iters,
+                  backbone, init, optimizer, colour]
+        event = paint_button.click(run, inputs, [output, plot, download, status], api_name="paint")
+        stop_button.click(None, cancels=[event])
+    demo.queue(default_concurrency_limit=2, max_size=32)
+    return demo
+
+
+def preview_upload(path, role):
+    """The preview of an upload, or a clear message in the UI when it is not a usable image."""
+    import gradio as gr
+
+    if not path:
+        return None
+    try:
+        return read_upload(path, role)
+    except ImageError as error:
+        raise gr.Error(str(error)) from None
+
+
+def launch(host="127.0.0.1", port=7860, share=False):
+    """Build and serve the demo until interrupted."""
+    demo = build_demo()
+    try:
+        demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True)
+    except Exception as error:  # a share link needs the internet; serving locally does not
+        if not share:
+            raise
+        print(f"no public link: {error}. Serving locally only.")
+        demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True)
+    if share and not getattr(demo, "share_url", None):
+        print("no public link (no internet connection?); serving locally only")
+    print(f"stylelab demo on http://{host}:{port}/ (Ctrl-C to stop)")
+    try:
+        demo.block_thread()
+    finally:
+        stop_all()

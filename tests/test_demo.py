@@ -1,0 +1,170 @@
+"""The web demo: builds without launching, survives bad input, streams, serves four
+clients, stops on request, and works in a real browser."""
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylelab.demo import MAX_SIDE, blend_styles, build_demo, read_upload, stop_all
+from stylelab.images import ImageError
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    examples = tmp_path_factory.mktemp("examples")
+    demo = build_demo(examples)
+    port = free_port()
+    demo.launch(server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/", examples
+    stop_all()  # no painting thread may outlive the server: torch aborts at exit under one
+    demo.close()
+
+
+def submit(url, content, style, size=64, num_iters=10, **overrides):
+    from gradio_client import Client, handle_file
+
+    settings = dict(content_scale=1.0, style_scale=1.0, tv_weight=10.0, size=size, num_iters=num_iters,
+                    backbone="vgg19", init="content", optimizer="lbfgs", colour="off", **overrides)
+    client = Client(url, verbose=False)
+    return client.submit(handle_file(str(content)), handle_file(str(style)), None, None, 1.0, 0.5, 0.5,
+                         *settings.values(), api_name="/paint")
+
+
+def test_building_the_demo_launches_nothing(tmp_path):
+    import stylelab.demo  # noqa: F401 (importing must not serve anything either)
+
+    demo = build_demo(tmp_path)
+    assert not demo.is_running
+    assert sorted(p.name for p in tmp_path.iterdir())[:2] == ["astronaut.png", "brick.png"]
+
+
+def test_uploads_of_every_kind_become_rgb(tmp_path):
+    Image.new("L", (40, 30), 128).save(tmp_path / "grey.png")
+    Image.new("RGBA", (40, 30), (255, 0, 0, 0)).save(tmp_path / "clear.png")
+    Image.new("CMYK", (40, 30), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
+    frames = [Image.new("P", (40, 30), k) for k in (1, 2)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    Image.fromarray(np.zeros((5000, 3000, 3), dtype=np.uint8)).save(tmp_path / "huge.png")
+    rotated = Image.new("RGB", (60, 20))
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    rotated.save(tmp_path / "rotated.jpg", exif=exif)
+    for name in ("grey.png", "clear.png", "cmyk.jpg", "anim.gif"):
+        image = read_upload(tmp_path / name, "content")
+        assert image.mode == "RGB" and image.size == (40, 30), name
+    assert read_upload(tmp_path / "clear.png", "content").getpixel((0, 0)) == (255, 255, 255)
+    assert max(read_upload(tmp_path / "huge.png", "content").size) == MAX_SIDE
+    assert read_upload(tmp_path / "rotated.jpg", "content").size == (20, 60)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n garbage"), "the style image: .* corrupt or truncated"),
+    (lambda p: p.write_text("not a picture"), "the style image: .* not an image"),
+    (lambda p: Image.new("RGB", (8, 8)).save(p, format="PNG"), "8x8 pixels; give one at least 16"),
+])
+def test_bad_uploads_get_a_clear_message(tmp_path, make, message):
+    make(tmp_path / "upload.png")
+    with pytest.raises(ImageError, match=message):
+        read_upload(tmp_path / "upload.png", "style")
+    with pytest.raises(ImageError, match="add a content image"):
+        read_upload(None, "content")
+
+
+def test_blended_style_widths_follow_the_normalised_weights():
+    red, blue = Image.new("RGB", (50, 50), (255, 0, 0)), Image.new("RGB", (50, 50), (0, 0, 255))
+    montage = np.asarray(blend_styles([red, blue], [3.0, 1.0], height=20))
+    assert montage.shape == (20, 80, 3)
+    assert (montage[0, :, 0] > 128).sum() == 60 and (montage[0, :, 2] > 128).sum() == 20
+    with pytest.raises(ImageError, match="weight above 0"):
+        blend_styles([red, blue], [0, 0])
+
+
+def test_a_run_streams_several_images_then_a_downloadable_png(server):
+    url, examples = server
+    job = submit(url, examples / "chelsea.png", examples / "mosaic.png", size=64, num_iters=20)
+    streamed = list(job)
+    image_updates = [out for out in streamed if out[0]]
+    assert len(image_updates) >= 4  # evaluation 1, then every 5, then the final image
+    final = job.result()
+    assert final[2] and Image.open(final[2]).format == "PNG" and Image.open(final[2]).size == (96, 64)
+    assert final[3].startswith("done: 20 evaluations")
+
+
+def test_four_clients_at_once_all_finish(server):
+    url, examples = server
+    jobs = [submit(url, examples / c, examples / s, size=64, num_iters=10)
+            for c, s in [("astronaut.png", "swirls.png"), ("chelsea.png", "mosaic.png"),
+                         ("coffee.png", "shards.png"), ("rocket.png", "brick.png")]]
+    results = [job.result(timeout=300) for job in jobs]
+    assert all(r[3].startswith("done: 10 evaluations") for r in results)
+
+
+def test_stop_ends_the_run_within_two_seconds(server):
+    url, examples = server
+    job = submit(url, examples / "astronaut.png", examples / "swirls.png", size=128, num_iters=500)
+    deadline = time.time() + 60
+    while not job.outputs() and time.time() < deadline:
+        time.sleep(0.1)
+    assert job.outputs(), "no image streamed"
+    job.cancel()
+    stopped_at = time.time()
+    while any(t.name == "stylelab-paint" for t in threading.enumerate()) and time.time() - stopped_at < 5:
+        time.sleep(0.05)
+    assert not any(t.name == "stylelab-paint" for t in threading.enumerate())
+    assert time.time() - stopped_at < 2.0
+
+
+def test_a_corrupt_upload_is_reported_in_the_ui(server, tmp_path):
+    url, examples = server
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    job = submit(url, tmp_path / "broken.png", examples / "swirls.png")
+    with pytest.raises(Exception, match="the content image"):
+        job.result(timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_in_a_real_browser_the_painting_changes(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, examples = server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            tempfile.mkdtemp(prefix="stylelab-chromium-"), executable_path=shutil.which("chromium"),
+            headless=True, viewport={"width": 1400, "height": 1100},
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.locator("#content input[type=file]").set_input_files(str(examples / "coffee.png"))
+            page.locator("#style1 input[type=file]").set_input_files(str(examples / "swirls.png"))
+            page.wait_for_timeout(1000)
+            page.locator("#paint").click()
+            painting = page.locator("#painting img")
+            painting.first.wait_for(timeout=60_000)
+            first = painting.first.get_attribute("src")
+            page.wait_for_function(
+                "first => { const img = document.querySelector('#painting img'); return img && img.src !== first; }",
+                arg=first, timeout=120_000)
+            page.wait_for_timeout(500)
+            shot = Path("out") / "demo_screenshot.png"
+            shot.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert Image.open(shot).size[0] == 1400
