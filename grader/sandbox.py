@@ -14,6 +14,7 @@ per check, so torch's start-up is paid per submission, not per check. The child:
   check enforced by the parent, and its output drained and capped.
 """
 
+import io
 import os
 import resource
 import selectors
@@ -27,6 +28,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from grader import worker
 
@@ -151,10 +154,6 @@ class Child:
         (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
         if size > 2 ** 30:
             raise Crashed("sent a reply too large to read")
-        import io
-
-        import torch
-
         return torch.load(io.BytesIO(self._read_exact(size, deadline)), weights_only=True)
 
     def run(self, exercise, inputs, seconds):
