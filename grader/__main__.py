@@ -27,11 +27,16 @@ def table(results):
     for r in results:
         error = "-" if math.isnan(r.error) else f"{r.error:.1e}"
         rows.append((r.exercise, r.verdict, error, f"{r.points:g}/{r.max_points}", r.reason))
+    earned, total = sum(r.points for r in results), sum(r.max_points for r in results)
+    return _format(rows, f"total: {earned:g}/{total} points")
+
+
+def _format(rows, footer):
+    """Rows of five cells in aligned columns (the last, a hint, left ragged), then a footer line."""
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4]
              for row in rows]
-    earned, total = sum(r.points for r in results), sum(r.max_points for r in results)
-    return "\n".join([line.rstrip() for line in lines] + [f"total: {earned:g}/{total} points"])
+    return "\n".join([line.rstrip() for line in lines] + [footer])
 
 
 def main(argv=None):
@@ -137,14 +142,11 @@ def grade_table(result):
         hint = next((mine[k].reason for k in ("public", "hidden") if not mine[k].passed), "")
         rows.append((exercise, mine["public"].verdict, mine["hidden"].verdict,
                      f"{result.points(exercise):g}/{POINTS[exercise]}", hint))
-    widths = [max(len(row[k]) for row in rows) for k in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
     isolation = result.isolation or "none"
     if isolation == "weaker":
         isolation += " (bubblewrap missing: resource limits and a temporary directory only)"
-    return "\n".join([line.rstrip() for line in lines] +
-                     [f"total: {result.score:g}/{result.max_score} points; status: {result.status}; "
-                      f"sandbox: {isolation}"])
+    return _format(rows, f"total: {result.score:g}/{result.max_score} points; status: {result.status}; "
+                         f"sandbox: {isolation}")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,10 @@ import threading
 import time
 from pathlib import Path
 
-from PIL import Image
-
 from stylelab.backbones import BACKBONES, BackboneUnavailable, load_backbone
 from stylelab.examples import CONTENT_IMAGES, STYLE_IMAGES, example_image
 from stylelab.images import ImageError, load_image, open_image, to_pil
+from stylelab.transfer import blend_styles
 
 MAX_SIDE = 2048  # uploads are downscaled to this longest side before anything else
 MIN_SIDE = 16  # smaller than this and there is nothing for the network to see
@@ -59,22 +58,6 @@ def read_upload(path, role):
                          f"give one at least {MIN_SIDE} pixels on each side")
     image.thumbnail((MAX_SIDE, MAX_SIDE))  # huge uploads shrink first, so nothing else pays for them
     return to_pil(load_image(image))  # any mode (RGBA, CMYK, 16-bit, EXIF-rotated) -> RGB
-
-
-def blend_styles(styles, weights, height=256):
-    """One style image from several: side by side, widths proportional to the weights."""
-    total = sum(weights)
-    if total <= 0:
-        raise ImageError("give at least one style a weight above 0")
-    width = 2 * height * len(styles)
-    canvas, x = Image.new("RGB", (width, height)), 0
-    kept = [(s, w) for s, w in zip(styles, weights) if w > 0]
-    for k, (style, weight) in enumerate(kept):
-        w = width - x if k == len(kept) - 1 else round(width * weight / total)
-        if w > 0:
-            canvas.paste(style.resize((w, height)), (x, 0))
-        x += w
-    return canvas
 
 
 def example_files(folder):

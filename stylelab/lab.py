@@ -170,22 +170,10 @@ def transfer_panel(ex):
 
 
 def montage(image_a, image_b, ratio, height=256):
-    """One style image made of two: `ratio` of the width from image_a, the rest from image_b.
+    """One style image: `ratio` of it from image_a, the rest from image_b (see transfer.blend_styles)."""
+    from stylelab.transfer import blend_styles
 
-    A Gram matrix averages over positions, so this montage's Gram matrices are the
-    ratio-weighted blend of the two styles' (up to the seam): blending styles needs
-    no new code in the loop.
-    """
-    from PIL import Image
-
-    width = 2 * height
-    cut = round(ratio * width)
-    canvas = Image.new("RGB", (width, height))
-    if cut > 0:
-        canvas.paste(image_a.resize((cut, height)), (0, 0))
-    if cut < width:
-        canvas.paste(image_b.resize((width - cut, height)), (cut, 0))
-    return canvas
+    return blend_styles([image_a, image_b], [ratio, 1 - ratio], height)
 
 
 class Timer:

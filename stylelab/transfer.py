@@ -15,7 +15,7 @@ import torch
 
 from stylelab.backbones import BACKBONES, load_backbone
 from stylelab.examples import resolve_image
-from stylelab.images import load_image, save_image, to_pil
+from stylelab.images import ImageError, load_image, save_image, to_pil
 
 # Layers and weights per backbone. VGG-19 follows Gatys et al. (content relu4_2,
 # style relu1_1..relu5_1). Its style weights are about 1e7 / C**2 for a layer of
@@ -95,9 +95,10 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                          f"style weights; give one weight per layer")
     if lr is None:
         lr = LEARNING_RATES[(backbone, optimizer)]
-    impl = impl or default_impl()
+    reference = default_impl()
+    impl = impl or reference
     if channels_last is None:
-        channels_last = impl is default_impl()
+        channels_last = impl is reference
 
     net = load_backbone(backbone, layers=(settings["content_layer"],) + style_layers,
                         channels_last=channels_last)
@@ -122,6 +123,29 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
 
 def _open(source):
     return source if not isinstance(source, (str, Path)) else resolve_image(str(source))
+
+
+def blend_styles(styles, weights, height=256):
+    """One style image from several: side by side, widths proportional to the weights.
+
+    A Gram matrix averages over positions, so this montage's Gram matrices are the
+    weighted blend of the styles' (up to the seams): blending needs no new code in
+    the loop. Raises ImageError when no weight is positive.
+    """
+    from PIL import Image
+
+    total = sum(weights)
+    if total <= 0:
+        raise ImageError("give at least one style a weight above 0")
+    width = 2 * height * len(styles)
+    canvas, x = Image.new("RGB", (width, height)), 0
+    kept = [(s, w) for s, w in zip(styles, weights) if w > 0]
+    for k, (style, weight) in enumerate(kept):
+        w = width - x if k == len(kept) - 1 else round(width * weight / total)
+        if w > 0:
+            canvas.paste(style.resize((w, height)), (x, 0))
+        x += w
+    return canvas
 
 
 def progress(num_iters, every=10, out=print):

@@ -1,10 +1,11 @@
 """Read the solution bodies (the code between the markers) out of solutions/, for leak tests."""
 
 import ast
+import sys
 from pathlib import Path
 
-START = "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
-END = "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from make_starter import END, START  # noqa: E402
 
 
 def solution_bodies(folder):
