@@ -31,14 +31,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    from grader.checks import check_module, load_impl, load_reference
+    from grader.checks import check_functions, load_functions, load_reference
 
     cases = load_reference()
-    module = load_impl("solutions")
+    functions = load_functions("solutions")
     inside = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        results = check_module(module, cases=cases)
+        results = check_functions(functions, cases=cases)
         inside.append(time.perf_counter() - start)
     assert all(r.passed for r in results)
     command = wall([sys.executable, "-m", "grader", "check", "--impl", "solutions"], args.repeats)

@@ -4,6 +4,7 @@ In a notebook:
 
     from grader import check
     check("gram_matrix")            # checks starter/style_transfer.py's gram_matrix
+    check("train_step")             # ... and starter/fast_transfer.py's train_step
     check(gram_matrix)              # or a function defined in the notebook
 
 Each call prints one deterministic verdict line, which nbval compares exactly,
@@ -17,12 +18,12 @@ def check(exercise, impl=None):
 
     exercise: an exercise's name, or a function whose __name__ is one.
     impl: where to find the functions when exercise is a name: 'starter',
-    'solutions' or a folder holding style_transfer.py; by default the
+    'solutions' or a folder holding style_transfer.py and fast_transfer.py; by default the
     STYLELAB_IMPL environment variable, else 'starter'.
     """
     import os
 
-    from grader.checks import EXERCISES, Fail, Result, check_function, load_impl
+    from grader.checks import EXERCISES, Result, check_function, load_functions
     from grader.points import POINTS
 
     impl = impl or os.environ.get("STYLELAB_IMPL", "starter")
@@ -31,14 +32,9 @@ def check(exercise, impl=None):
     if name not in EXERCISES:
         print(f"check: no exercise {name!r}; the exercises are: {', '.join(EXERCISES)}")
         return None
-    try:
-        function = exercise if callable(exercise) else getattr(load_impl(impl), name, None)
-    except Fail as error:
-        function, reason = None, str(error)
-    else:
-        reason = f"style_transfer.py defines no function {name}"
+    function = exercise if callable(exercise) else load_functions(impl, [name])[name]
     result = (check_function(function, name) if callable(function)
-              else Result(name, False, reason, max_points=POINTS[name]))
+              else Result(name, False, function, max_points=POINTS[name]))
     print(result.line())
     print(f"  details: relative error {result.error:.2e}")
     return None

@@ -17,7 +17,7 @@ import math
 import os
 import sys
 
-from grader.checks import EXERCISES, Fail, Result, check_module, load_impl
+from grader.checks import EXERCISES, check_functions, load_functions
 from grader.points import POINTS
 
 
@@ -45,7 +45,7 @@ def main(argv=None):
     c = commands.add_parser("check", help="check exercises against the reference")
     c.add_argument("names", nargs="*", metavar="NAME", help=f"exercises (default: all): {', '.join(EXERCISES)}")
     c.add_argument("--impl", default=os.environ.get("STYLELAB_IMPL", "starter"),
-                   help="starter, solutions, or a folder holding your style_transfer.py "
+                   help="starter, solutions, or a folder holding your style_transfer.py and fast_transfer.py "
                         "(default: $STYLELAB_IMPL, else starter)")
     c.add_argument("--hidden", action="store_true", help="also run the hidden checks (instructors)")
     r = commands.add_parser("release", help="write the student bundle")
@@ -77,22 +77,18 @@ def main(argv=None):
         print(f"grader: no exercise {unknown[0]!r}; the exercises are: {', '.join(EXERCISES)}", file=sys.stderr)
         return 2
     names = tuple(args.names) or EXERCISES
-    try:
-        module = load_impl(args.impl)
-    except Fail as error:
-        results = [Result(n, False, str(error), max_points=POINTS[n]) for n in names]
-    else:
-        results = check_module(module, names)
-        if args.hidden:
-            from grader.hidden import hidden_module
-            from grader.points import split
+    functions = load_functions(args.impl, names)
+    results = check_functions(functions)
+    if args.hidden:
+        from grader.hidden import hidden_functions
+        from grader.points import split
 
-            # points divide between the public and the hidden checks, as in grade
-            for public, hidden in zip(results, hidden_module(module, names)):
-                public.points = sum(split(public.max_points)[kind] for kind, result in
-                                    (("public", public), ("hidden", hidden)) if result.passed)
-                if public.passed and not hidden.passed:
-                    public.passed, public.reason = False, hidden.reason
+        # points divide between the public and the hidden checks, as in grade
+        for public, hidden in zip(results, hidden_functions(functions)):
+            public.points = sum(split(public.max_points)[kind] for kind, result in
+                                (("public", public), ("hidden", hidden)) if result.passed)
+            if public.passed and not hidden.passed:
+                public.passed, public.reason = False, hidden.reason
     print(table(results))
     return 0 if all(r.passed for r in results) else 1
 

@@ -17,6 +17,40 @@ def _rand(g, *shape):
     return torch.randn(*shape, generator=g)
 
 
+def net_params(g, num_styles, widths, num_res):
+    """Seeded parameters for transformer_net, named as stylelab.fast.TransformerNet names them."""
+    c1, c2, c3 = widths
+    convs = {"conv1": (c1, 3, 9), "conv2": (c2, c1, 3), "conv3": (c3, c2, 3), "up1": (c2, c3, 3),
+             "up2": (c1, c2, 3), "up3": (3, c1, 3)}
+    convs.update({f"res.{i}.conv{k}": (c3, c3, 3) for i in range(num_res) for k in (1, 2)})
+    norms = {"norm1": c1, "norm2": c2, "norm3": c3, "norm4": c2, "norm5": c1}
+    norms.update({f"res.{i}.norm{k}": c3 for i in range(num_res) for k in (1, 2)})
+    params = {}
+    for name, (c_out, c_in, k) in convs.items():
+        params[f"{name}.weight"] = _rand(g, c_out, c_in, k, k) / (c_in * k * k) ** 0.5
+        params[f"{name}.bias"] = 0.1 * _rand(g, c_out)
+    for name, channels in norms.items():
+        params[f"{name}.gamma"] = 1 + 0.2 * _rand(g, num_styles, channels)
+        params[f"{name}.beta"] = 0.2 * _rand(g, num_styles, channels)
+    return params
+
+
+def block_params(g, num_styles, channels):
+    """Seeded parameters of one residual block."""
+    params = {}
+    for k in (1, 2):
+        params[f"conv{k}.weight"] = _rand(g, channels, channels, 3, 3) / (9 * channels) ** 0.5
+        params[f"conv{k}.bias"] = 0.1 * _rand(g, channels)
+        params[f"norm{k}.gamma"] = 1 + 0.2 * _rand(g, num_styles, channels)
+        params[f"norm{k}.beta"] = 0.2 * _rand(g, num_styles, channels)
+    return params
+
+
+def style_mix(g, n, num_styles):
+    """(n, num_styles) blends: positive rows that sum to 1."""
+    return torch.softmax(_rand(g, n, num_styles), dim=1)
+
+
 def build(exercise, seed=0, variant=0):
     """Inputs for one check, as a dict name -> value, in the exercise's argument order.
 
@@ -77,4 +111,50 @@ def build(exercise, seed=0, variant=0):
                 "style_weights": [50.0, 20.0 + 10 * v], "tv_weight": 0.5,
                 "d1": _rand(g, *content_img.shape), "d2": _rand(g, *content_img.shape),
                 "alphas": torch.linspace(-0.5, 0.5, 3 + v), "betas": torch.linspace(-0.3, 0.6, 4)}
+    if exercise == "conv_layer":
+        # public: upsample then convolve (the way up); hidden: strided (the way down), then both
+        k, stride, upsample = ((3, 1, 2), (5, 2, 1), (3, 2, 2))[v]
+        c_in, c_out = 3 + v, 4 + v
+        return {"x": _rand(g, 2 - v % 2, c_in, 6 + v, 7 + 2 * v),
+                "weight": _rand(g, c_out, c_in, k, k) / (c_in * k * k) ** 0.5, "bias": 0.1 * _rand(g, c_out),
+                "stride": stride, "upsample": upsample}
+    if exercise == "conditional_instance_norm":
+        N, C, S = 2 + v, 4 + v, 3 - v % 2
+        return {"x": 2 * _rand(g, N, C, 5 + v, 6) + 1, "gamma": 1 + 0.3 * _rand(g, S, C),
+                "beta": 0.3 * _rand(g, S, C), "style_mix": style_mix(g, N, S)}
+    if exercise == "residual_block":
+        N, C, S = 2 + v % 2, 5 + v, 2 + v
+        return {"x": _rand(g, N, C, 4 + v, 4), "params": block_params(g, S, C), "style_mix": style_mix(g, N, S)}
+    if exercise == "transformer_net":
+        N, S = 2 - v % 2, 2 + v
+        widths, num_res = ((4, 6, 8), (3, 5, 6), (4, 4, 6))[v], (2, 1, 3)[v]
+        return {"x": torch.rand(N, 3, 16 + 8 * v, 16 + 16 * v, generator=g),
+                "params": net_params(g, S, widths, num_res), "style_mix": style_mix(g, N, S)}
+    if exercise == "perceptual_loss":
+        # one channel count for all layers, as for style_loss; hidden variant 2 has one style per image
+        N, C = 2 + v, 4 + v
+        sizes = [(8, 8), (6, 7), (5, 5), (4, 4), (3, 3)]
+        feats = [_rand(g, N, C, h, w) for h, w in sizes]
+        style_layers = [0, 2, 3] if v == 0 else [1, 4]
+        style_grams = []
+        for _ in style_layers:
+            half = _rand(g, 1 if v < 2 else N, C, C)
+            style_grams.append(half @ half.transpose(1, 2) / C)  # (1 or N, C, C)
+        return {"feats": feats, "content_feats": _rand(g, N, C, 4, 4), "style_grams": style_grams,
+                "out": torch.rand(N, 3, 8 + v, 9, generator=g), "content_layer": 3,
+                "content_weight": 0.7 + v, "style_layers": style_layers,
+                "style_weights": [3.0, 0.5, 2.0] if v == 0 else [0.7, 4.0], "tv_weight": 0.3 + v}
+    if exercise == "train_step":
+        N, S = 2, 2 + v % 2
+        cnn = tiny_cnn(tiny_cnn_state(seed))
+        with torch.no_grad():  # targets: the Gram matrices of a random "style" image
+            feats, y = [], torch.rand(1, 3, 16, 16, generator=g)
+            for module in cnn:
+                y = module(y)
+                feats.append(y)
+        grams = [torch.einsum("nchw,ndhw->ncd", feats[i], feats[i]) / feats[i][0].numel() for i in (1, 4)]
+        return {"params": net_params(g, S, ((4, 6, 8), (3, 5, 6), (4, 4, 6))[v], 1), "lr": 1e-4, "cnn": cnn,
+                "content_batch": torch.rand(N, 3, 16, 16 + 8 * v, generator=g), "style_grams": grams,
+                "style_mix": style_mix(g, N, S), "content_layer": 4 if v == 0 else 3, "content_weight": 1.0,
+                "style_layers": [1, 4], "style_weights": [50.0, 20.0 + 10 * v], "tv_weight": 0.05}
     raise KeyError(f"no check for {exercise!r}; checks exist for: {', '.join(EXERCISES)}")

@@ -1,6 +1,7 @@
 """Check a student's exercises against reference tensors, with feedback that teaches.
 
-Each check calls one function of the student's style_transfer.py on stored
+Each check calls one function of the student's style_transfer.py or
+fast_transfer.py (points.FILE_OF says which) on stored
 inputs and compares the result with the reference output using CS231n's
 relative error, max(|x - y| / max(1e-8, |x| + |y|)). It never crashes: an
 unfinished stub, an exception, a wrong type or shape, NaN or inf, or an input
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from grader.points import POINTS
+from grader.points import FILE_OF, FILES, POINTS
 from grader.worker import Returned
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,16 +35,24 @@ EXERCISES = tuple(POINTS)
 # where summation order alone moves the last digits; the losses are one sum each.
 TOLERANCES = {"extract_features": 1e-5, "content_loss": 1e-5, "gram_matrix": 1e-5,
               "style_loss": 1e-5, "tv_loss": 1e-5, "style_transfer": 1e-3,
-              "match_color": 1e-4, "luminance_only": 1e-4, "loss_landscape": 1e-5}
+              "match_color": 1e-4, "luminance_only": 1e-4, "loss_landscape": 1e-5,
+              "conv_layer": 1e-4, "conditional_instance_norm": 1e-4, "residual_block": 1e-4,
+              "transformer_net": 1e-4, "perceptual_loss": 1e-5, "train_step": 1e-4}
 
 # The floor of the relative error's denominator. CS231n's 1e-8 suits losses and
 # features; for images in [0, 1] a floor of 1 makes it an absolute error, since
 # float32 rounding (about 1e-7) is a large *relative* error on a pixel of 1e-4.
-FLOORS = {"match_color": 1.0, "luminance_only": 1.0}
+FLOORS = {"match_color": 1.0, "luminance_only": 1.0, "transformer_net": 1.0,
+          # activations of order 1 summed by oneDNN in its own order: about 1e-6 of noise each
+          "conv_layer": 1e-2, "conditional_instance_norm": 1e-2, "residual_block": 1e-2, "train_step": 1e-2}
+
+# Inputs an exercise is meant to change in place (the optimizer updates the parameters).
+MUTATES = {"train_step": ("params",)}
 
 # Inputs through which a loss must stay differentiable, per exercise.
 GRAD_INPUTS = {"content_loss": ("content_current",), "style_loss": ("feats",),
-               "tv_loss": ("img",), "gram_matrix": ("features",)}
+               "tv_loss": ("img",), "gram_matrix": ("features",), "perceptual_loss": ("feats", "out"),
+               "conditional_instance_norm": ("x",), "train_step": ("params",)}
 
 HINTS = {
     "extract_features": {
@@ -99,6 +108,42 @@ HINTS = {
         "transposed": "your grid is (B, A): entry [i, j] is for alphas[i] and betas[j]",
         "total_without_tv": "your total leaves out the total-variation loss",
     },
+    "conv_layer": {
+        "zero_padding": "you padded with zeros: use reflection padding (F.pad(..., mode='reflect')), "
+                        "which keeps a dark frame from appearing around the image",
+        "no_padding": "your output is smaller than the input: pad by k // 2 on every side before convolving",
+        "upsample_after": "you upsampled after the convolution: upsample x first, then pad and convolve",
+        "bilinear": "you upsampled with bilinear interpolation: use mode='nearest'",
+    },
+    "conditional_instance_norm": {
+        "batch_stats": "you normalised over the whole batch (batch norm): each image's channels use their "
+                       "own mean and variance, over H and W only",
+        "unbiased": "you used the unbiased variance (divided by H*W - 1): use unbiased=False",
+        "no_affine": "you left out gamma and beta: scale and shift the normalised x with the style's parameters",
+        "first_style": "you used gamma[0] and beta[0] only: blend the styles' rows with style_mix @ gamma",
+    },
+    "residual_block": {
+        "no_skip": "you returned y without adding x: a residual block returns x + y",
+        "relu_after_sum": "you applied a ReLU after the sum: the block's output is x + norm2(conv2(...)) as it is",
+        "relu_after_norm2": "you applied a ReLU after norm2: only the first convolution is followed by a ReLU",
+    },
+    "transformer_net": {
+        "no_sigmoid": "your output is not in [0, 1]: finish with a sigmoid",
+        "clamp": "you clamped the output: use a sigmoid, whose gradient does not vanish outside [0, 1]",
+        "no_residual": "your output ignores the residual blocks: run every 'res.i.' block in order",
+    },
+    "perceptual_loss": {
+        "sum_over_batch": "your loss is N times too large: average each loss over the N images of the batch",
+        "unnormalized_gram": "your Gram matrices are not normalised: divide by C * H * W as gram_matrix does",
+        "no_tv": "your total leaves out the total-variation loss",
+        "by_position": "you indexed feats by position (feats[i]): use the layer index feats[style_layers[i]]",
+    },
+    "train_step": {
+        "no_zero_grad": "gradients from before the step leaked into the update: call optimizer.zero_grad() "
+                        "before backward()",
+        "no_step": "the parameters did not change: call optimizer.step() after backward()",
+        "losses_after": "you returned the losses after the update: return those of this step's forward pass",
+    },
     "style_transfer": {
         "no_clamp": "your image leaves pixel_range: clamp img into (low, high) after every Adam step",
         "no_decay": "the learning rate never drops: switch to decayed_lr at step decay_lr_at",
@@ -135,6 +180,17 @@ def call(function, exercise, inputs):
         settings = {key: value for key, value in inputs.items()
                     if key not in ("cnn", "content_img", "style_img")}
         return function(inputs["cnn"], inputs["content_img"], inputs["style_img"], **settings)
+    if exercise == "train_step":
+        # plain SGD, whose update is linear in the gradient, so float noise stays
+        # float noise; the large stale gradients catch a missing zero_grad()
+        params = inputs["params"]
+        optimizer = torch.optim.SGD(params.values(), lr=inputs["lr"])
+        for p in params.values():
+            p.grad = torch.full_like(p, 100.0)
+        args = {k: v for k, v in inputs.items() if k != "lr"}
+        args["optimizer"] = optimizer
+        losses = function(**args)
+        return {"losses": losses, "params": {k: v.detach().clone() for k, v in params.items()}}
     return function(*inputs.values())
 
 
@@ -202,6 +258,26 @@ def _as_tensors(exercise, out, inputs):
         if not isinstance(out, dict) or not {"content", "style", "total"} <= set(out):
             raise Fail("loss_landscape must return a dict with the keys 'content', 'style' and 'total'")
         out = [torch.as_tensor(out[key]) for key in ("total", "content", "style")]
+    elif exercise == "perceptual_loss":
+        keys = ("content", "style", "tv", "total")
+        if not isinstance(out, dict) or not set(keys) <= set(out):
+            raise Fail("perceptual_loss must return a dict with the keys 'content', 'style', 'tv' and 'total'")
+        for key in keys:
+            if not isinstance(out[key], torch.Tensor) or out[key].numel() != 1:
+                raise Fail(f"out[{key!r}] must be a one-number tensor (no .item(): training needs its gradient)")
+        if not out["total"].requires_grad:
+            raise Fail("your total loss is detached from the graph: training needs its gradient")
+        out = [out[key].reshape(()) for key in keys]
+    elif exercise == "train_step":
+        losses, params = out["losses"], out["params"]
+        keys = ("content", "style", "tv", "total")
+        if not isinstance(losses, dict) or not set(keys) <= set(losses):
+            raise Fail("train_step must return a dict with the keys 'content', 'style', 'tv' and 'total'")
+        try:
+            values = torch.tensor([float(losses[key]) for key in keys])
+        except (TypeError, ValueError, RuntimeError):
+            raise Fail("train_step's losses must be numbers (Python floats)") from None
+        out = [values] + [params[key] for key in sorted(params)]
     elif exercise in ("content_loss", "style_loss", "tv_loss"):
         if not isinstance(out, torch.Tensor):
             raise Fail(f"returned a {type(out).__name__}, not a torch.Tensor: keep the loss a tensor "
@@ -275,8 +351,11 @@ def _prepare(exercise, inputs):
     inputs = {k: (v if isinstance(v, nn.Module) else copy.deepcopy(v)) for k, v in inputs.items()}
     for name in GRAD_INPUTS.get(exercise, ()):
         value = inputs[name]
-        inputs[name] = ([t.requires_grad_() for t in value] if isinstance(value, list)
-                        else value.requires_grad_())
+        if isinstance(value, dict):
+            inputs[name] = {k: t.requires_grad_() for k, t in value.items()}
+        else:
+            inputs[name] = ([t.requires_grad_() for t in value] if isinstance(value, list)
+                            else value.requires_grad_())
     return inputs
 
 
@@ -287,6 +366,8 @@ def _modified(before, after):
         new = after.get(name)
         if new is None:
             continue
+        if isinstance(old, dict):
+            old, new = [old[k] for k in sorted(old)], [new[k] for k in sorted(old)]
         olds, news = (old, new) if isinstance(old, list) else ([old], [new])
         if any(isinstance(o, torch.Tensor) and not torch.equal(o, n.detach()) for o, n in zip(olds, news)):
             changed.append(name)
@@ -326,7 +407,7 @@ def judge(exercise, raw, before, after, expected, mistakes):
         out = _as_tensors(exercise, raw, after)
     except Fail as fail:
         return False, str(fail), math.nan
-    changed = _modified(before, after)
+    changed = [name for name in _modified(before, after) if name not in MUTATES.get(exercise, ())]
     if changed:
         return False, f"modified its input {changed[0]!r} in place: compute on new tensors instead", math.nan
     if not all(torch.isfinite(t).all() for t in out):
@@ -364,12 +445,12 @@ def load_reference(path=REFERENCE):
     return cases
 
 
-def load_impl(impl="starter"):
-    """The student's style_transfer module: 'starter', 'solutions' or a folder holding style_transfer.py."""
+def load_impl(impl="starter", file="style_transfer.py"):
+    """One of the student's files as a module: from 'starter', 'solutions', a folder holding it, or a file."""
     folder = ROOT / impl if impl in ("starter", "solutions") else Path(impl)
-    path = folder / "style_transfer.py" if folder.is_dir() else folder
+    path = folder / file if folder.is_dir() else folder
     if not path.is_file():
-        raise Fail(f"{path}: no such file; --impl takes starter, solutions or a folder holding style_transfer.py")
+        raise Fail(f"{path}: no such file; --impl takes starter, solutions or a folder holding {file}")
     # a fresh, unique module each time: a notebook re-checks the file after every edit
     spec = importlib.util.spec_from_file_location(f"student_{uuid.uuid4().hex}", path)
     module = importlib.util.module_from_spec(spec)
@@ -378,6 +459,23 @@ def load_impl(impl="starter"):
     except BaseException as error:  # SyntaxError, ImportError, even SystemExit at import
         raise Fail(f"could not import {path}: {type(error).__name__}: {error}".splitlines()[0]) from None
     return module
+
+
+def load_functions(impl, exercises=EXERCISES):
+    """{exercise: function, or the one-line reason it cannot be checked}, loading each file needed once."""
+    modules = {}
+    for file in dict.fromkeys(FILE_OF[e] for e in exercises):
+        try:
+            modules[file] = load_impl(impl, file)
+        except Fail as error:
+            modules[file] = str(error)
+    found = {}
+    for exercise in exercises:
+        module = modules[FILE_OF[exercise]]
+        function = module if isinstance(module, str) else getattr(module, exercise, None)
+        found[exercise] = (function if isinstance(function, str) or callable(function)
+                           else f"{FILE_OF[exercise]} defines no function {exercise}")
+    return found
 
 
 def check_function(function, exercise, cases=None):
@@ -389,15 +487,8 @@ def check_function(function, exercise, cases=None):
     return Result(exercise, passed, reason, error, points if passed else 0, points)
 
 
-def check_module(module, exercises=EXERCISES, cases=None):
-    """Public results for each exercise of a loaded module."""
+def check_functions(functions, cases=None):
+    """Public results for {exercise: function or reason}, as load_functions gives them."""
     cases = cases or load_reference()
-    results = []
-    for exercise in exercises:
-        function = getattr(module, exercise, None)
-        if not callable(function):
-            results.append(Result(exercise, False, f"style_transfer.py defines no function {exercise}",
-                                  max_points=POINTS[exercise]))
-        else:
-            results.append(check_function(function, exercise, cases))
-    return results
+    return [check_function(f, e, cases) if callable(f) else Result(e, False, f, max_points=POINTS[e])
+            for e, f in functions.items()]

@@ -1,7 +1,8 @@
 """Grade submissions: one student, or a whole class in parallel (instructors only).
 
 A submission is a folder or a .zip holding the student's copies of the starter
-files (style_transfer.py). Each runs in a sandboxed child (sandbox.py); the
+files (style_transfer.py, fast_transfer.py; a missing one scores 0 for its
+exercises). Each runs in a sandboxed child (sandbox.py); the
 checks' inputs go in, the results come back, and they are judged here against
 the public reference and the hidden cases, which the child never sees. Every
 student gets a grade, whatever their code does: a status says whether it was
@@ -23,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.checks import EXERCISES, LOOP_REASON, describe_raised, judge, load_reference, loops_in_source, snapshot
-from grader.points import POINTS, split
+from grader.points import FILE_OF, FILES, POINTS, split
 from grader.sandbox import Child, Crashed, Limits, Timeout, public_grader
 
-FILE = "style_transfer.py"
 MAX_UNZIPPED = 20 * 2 ** 20
 
 
@@ -91,7 +91,7 @@ class Context:
 
 
 def unpack(submission, into):
-    """Copy a folder's or a zip's files into `into`; returns the folder holding style_transfer.py, or None."""
+    """Copy a folder's or a zip's files into `into`; returns the folder holding the exercise files, or None."""
     submission, into = Path(submission), Path(into)
     if submission.is_dir():
         shutil.copytree(submission, into, dirs_exist_ok=True, symlinks=False,
@@ -108,7 +108,7 @@ def unpack(submission, into):
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(archive.read(member))
-    found = sorted(into.rglob(FILE), key=lambda p: len(p.parts))
+    found = sorted((p for file in FILES for p in into.rglob(file) if p.is_file()), key=lambda p: len(p.parts))
     return found[0].parent if found else None
 
 
@@ -124,7 +124,7 @@ def grade_submission(submission, context, student=None):
         folder = unpack(submission, Path(tmp) / "files") if Path(submission).exists() else None
         if folder is None:
             grade.status = "missing file"
-            _fail_all(grade, f"no {FILE} in the submission: it counts as not implemented")
+            _fail_all(grade, f"no {' or '.join(FILES)} in the submission: it counts as not implemented")
         else:
             _grade_folder(grade, folder, context)
     grade.seconds = time.monotonic() - start
@@ -138,7 +138,8 @@ def _fail_all(grade, reason, exercises=EXERCISES):
 
 
 def _grade_folder(grade, folder, context):
-    loops = loops_in_source((folder / FILE).read_text(errors="replace"), "tv_loss")
+    source = folder / FILE_OF["tv_loss"]
+    loops = loops_in_source(source.read_text(errors="replace"), "tv_loss") if source.is_file() else []
     child, deadline = None, time.monotonic() + context.limits.submission_seconds
     for exercise in EXERCISES:
         if time.monotonic() > deadline:
@@ -157,8 +158,9 @@ def _grade_folder(grade, folder, context):
             if exercise == "tv_loss" and loops:
                 results.append((kind, False, LOOP_REASON.format(loops[0])))
                 continue
-            if exercise not in child.hello["functions"]:
-                results.append((kind, False, f"{FILE} defines no function {exercise}"))
+            problem = _file_problem(child.hello["files"][FILE_OF[exercise]], exercise, grade)
+            if problem:
+                results.append((kind, False, problem))
                 continue
             try:
                 results.append((kind, *_run(child, exercise, inputs, expected, mistakes, context.limits)))
@@ -185,13 +187,23 @@ def _start(folder, context, grade):
         grade.status = "timeout" if isinstance(error, Timeout) else "crashed"
         return None, f"could not start: {'importing it timed out' if isinstance(error, Timeout) else error}"
     grade.isolation = child.isolation
-    if not child.hello["loaded"]:
-        grade.output += child.printed()
-        child.close()
-        name = child.hello["raised"]
-        grade.status = "syntax error" if name in ("SyntaxError", "IndentationError", "TabError") else "import error"
-        return None, f"could not import {FILE}: {describe_raised(name, child.hello['message'])}"
     return child, None
+
+
+def _file_problem(report, exercise, grade):
+    """Why an exercise cannot be run, from the child's report on its file; None if it can."""
+    file = FILE_OF[exercise]
+    if report.get("missing"):
+        return f"no {file} in the submission: it counts as not implemented"
+    if not report["loaded"]:
+        name = report["raised"]
+        if grade.status == "graded":
+            grade.status = ("syntax error" if name in ("SyntaxError", "IndentationError", "TabError")
+                            else "import error")
+        return f"could not import {file}: {describe_raised(name, report['message'])}"
+    if exercise not in report["functions"]:
+        return f"{file} defines no function {exercise}"
+    return None
 
 
 def _seconds(exercise, limits):

@@ -1,5 +1,7 @@
 """Generate grader/reference/style_transfer_checks.pt from solutions/ (instructors only).
 
+One file for the exercises of both style_transfer.py and fast_transfer.py.
+
 For each exercise: the public inputs (seed 0), the reference output, and what
 each catalogued mistake returns on those inputs, so that students' checks can
 name their mistake without the mistakes' code. Like CS231n's
@@ -17,19 +19,23 @@ import torch
 from grader.cases import build
 from grader.checks import EXERCISES, REFERENCE, _as_tensors, _prepare, call, load_reference
 from grader.mistakes import MISTAKES
-from solutions import style_transfer as solutions
+from grader.points import FILE_OF
+from solutions import fast_transfer, style_transfer
+
+solutions = {"style_transfer.py": style_transfer, "fast_transfer.py": fast_transfer}
 
 
 def case(exercise, seed=0, variant=0):
     """(inputs, expected, mistakes) for one exercise, computed from solutions/."""
     inputs = build(exercise, seed, variant)
     args = _prepare(exercise, inputs)  # as a student's function gets them
+    function = getattr(solutions[FILE_OF[exercise]], exercise)
     with torch.random.fork_rng():
-        expected = _as_tensors(exercise, call(getattr(solutions, exercise), exercise, args), args)
+        expected = _as_tensors(exercise, call(function, exercise, args), args)
         mistakes = {}
         for key, wrong in MISTAKES[exercise].items():
-            try:
-                mistakes[key] = _detached(wrong(args))
+            try:  # on fresh inputs: train_step updates its params in place
+                mistakes[key] = _detached(wrong(_prepare(exercise, inputs)))
             except RuntimeError:  # this mistake cannot even run on these inputs
                 pass
     return inputs, _detached(expected), mistakes

@@ -8,7 +8,9 @@ shown for each lives beside the checks, in checks.HINTS.
 """
 
 import torch
+import torch.nn.functional as F
 
+from solutions import fast_transfer as fast
 from solutions import style_transfer as ref
 
 
@@ -112,6 +114,79 @@ def _landscape(inputs, transpose=False, tv=True):
     return [out[k].T if transpose else out[k] for k in keys]
 
 
+def _conv(inputs, padding="reflect", upsample_first=True, mode="nearest"):
+    x, w, b, stride, up = (inputs[k] for k in ("x", "weight", "bias", "stride", "upsample"))
+    if up > 1 and upsample_first:
+        x = F.interpolate(x, scale_factor=up, mode=mode)
+    pad = w.shape[-1] // 2
+    if padding == "reflect":
+        y = F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), w, b, stride=stride)
+    else:
+        y = F.conv2d(x, w, b, stride=stride, padding=pad if padding == "zeros" else 0)
+    return F.interpolate(y, scale_factor=up, mode=mode) if up > 1 and not upsample_first else y
+
+
+def _norm(inputs, dims=(2, 3), unbiased=False, affine=True, first_style=False):
+    x, gamma, beta, mix = (inputs[k] for k in ("x", "gamma", "beta", "style_mix"))
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, unbiased=unbiased, keepdim=True)
+    y = (x - mean) / torch.sqrt(var + 1e-5)
+    if not affine:
+        return y
+    if first_style:
+        return gamma[0][:, None, None] * y + beta[0][:, None, None]
+    return (mix @ gamma)[:, :, None, None] * y + (mix @ beta)[:, :, None, None]
+
+
+def _block(inputs, skip=True, relu_after_sum=False, relu_after_norm2=False):
+    x, p, mix = inputs["x"], inputs["params"], inputs["style_mix"]
+    y = fast.conv_layer(x, p["conv1.weight"], p["conv1.bias"])
+    y = F.relu(fast.conditional_instance_norm(y, p["norm1.gamma"], p["norm1.beta"], mix))
+    y = fast.conditional_instance_norm(fast.conv_layer(y, p["conv2.weight"], p["conv2.bias"]),
+                                       p["norm2.gamma"], p["norm2.beta"], mix)
+    if relu_after_norm2:
+        y = F.relu(y)
+    out = x + y if skip else y
+    return F.relu(out) if relu_after_sum else out
+
+
+def _net(inputs, finish=torch.sigmoid, residual=True):
+    params = inputs["params"] if residual else {k: v for k, v in inputs["params"].items()
+                                                 if not k.startswith("res.")}
+    logits = torch.logit(fast.transformer_net(inputs["x"], params, inputs["style_mix"]).double())
+    return finish(logits).float()
+
+
+def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=False):
+    feats, out, N = inputs["feats"], inputs["out"], inputs["out"].shape[0]
+    scale = 1 / N if batch_mean else 1.0
+    content = inputs["content_weight"] * ((feats[inputs["content_layer"]] - inputs["content_feats"]) ** 2).sum()
+    style = 0.0
+    for k, (layer, target, weight) in enumerate(zip(inputs["style_layers"], inputs["style_grams"],
+                                                    inputs["style_weights"])):
+        f = feats[k if by_position else layer]
+        gram = _raw_gram(f) / (_chw(f) if gram_norm else 1)
+        style = style + weight * ((gram - target) ** 2).sum()
+    tv_term = inputs["tv_weight"] * sum((d ** 2).sum() for d in _diffs(out))
+    losses = [content * scale, style * scale, tv_term * scale]
+    return losses + [losses[0] + losses[1] + (losses[2] if tv else 0.0)]
+
+
+def _step(inputs, broken=None, losses_after=False):
+    """The reference train_step through checks.call, with the optimizer broken as a student might."""
+    from grader.checks import _as_tensors, call
+
+    def student(params, optimizer, **rest):
+        if broken:
+            setattr(optimizer, broken, lambda *args, **kwargs: None)
+        losses = fast.train_step(params, optimizer, **rest)
+        if losses_after:
+            losses = fast.train_step(params, torch.optim.SGD(params.values(), lr=0.0), **rest)
+        return losses
+
+    return _as_tensors("train_step", call(student, "train_step", inputs), inputs)
+
+
 # exercise -> mistake key -> function(inputs) -> output in checks.call's form
 MISTAKES = {
     "extract_features": {
@@ -170,5 +245,38 @@ MISTAKES = {
         "no_clamp": lambda i: _loop(i, pixel_range=(-1e9, 1e9)),
         "no_decay": lambda i: _loop(i, decay_lr_at=10 ** 9),
         "reset_moments": _adam_loop_resetting_moments,
+    },
+    "conv_layer": {
+        "zero_padding": lambda i: _conv(i, padding="zeros"),
+        "no_padding": lambda i: _conv(i, padding="none"),
+        "upsample_after": lambda i: _conv(i, upsample_first=False),
+        "bilinear": lambda i: _conv(i, mode="bilinear"),
+    },
+    "conditional_instance_norm": {
+        "batch_stats": lambda i: _norm(i, dims=(0, 2, 3)),
+        "unbiased": lambda i: _norm(i, unbiased=True),
+        "no_affine": lambda i: _norm(i, affine=False),
+        "first_style": lambda i: _norm(i, first_style=True),
+    },
+    "residual_block": {
+        "no_skip": lambda i: _block(i, skip=False),
+        "relu_after_sum": lambda i: _block(i, relu_after_sum=True),
+        "relu_after_norm2": lambda i: _block(i, relu_after_norm2=True),
+    },
+    "transformer_net": {
+        "no_sigmoid": lambda i: _net(i, finish=lambda y: y),
+        "clamp": lambda i: _net(i, finish=lambda y: y.clamp(0, 1)),
+        "no_residual": lambda i: _net(i, residual=False),
+    },
+    "perceptual_loss": {
+        "sum_over_batch": lambda i: _perceptual(i, batch_mean=False),
+        "unnormalized_gram": lambda i: _perceptual(i, gram_norm=False),
+        "no_tv": lambda i: _perceptual(i, tv=False),
+        "by_position": lambda i: _perceptual(i, by_position=True),
+    },
+    "train_step": {
+        "no_zero_grad": lambda i: _step(i, broken="zero_grad"),
+        "no_step": lambda i: _step(i, broken="step"),
+        "losses_after": lambda i: _step(i, losses_after=True),
     },
 }

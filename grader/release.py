@@ -24,9 +24,10 @@ STUDENT_TREES = ("starter", "stylelab", "labs")
 
 STUDENT_README = """# stylelab: neural style transfer
 
-This week you implement Gatys, Ecker and Bethge's style transfer (CVPR 2016):
-the functions in `starter/style_transfer.py`, one at a time, as the notebooks in
-`labs/` walk you through them.
+You implement Gatys, Ecker and Bethge's style transfer (CVPR 2016), in
+`starter/style_transfer.py` (labs 1 to 4), then Johnson, Alahi and Fei-Fei's
+fast style transfer (ECCV 2016), in `starter/fast_transfer.py` (lab 5): one
+function at a time, as the notebooks in `labs/` walk you through them.
 
 ## Set up
 

@@ -87,7 +87,7 @@ def _command(student_dir, public_dir, scratch):
         shutil.copytree(student_dir, Path(scratch) / "submission")
         env = {"PYTHONPATH": str(public_dir), "HOME": str(scratch), "OMP_NUM_THREADS": "1",
                "PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
-        return python + [str(Path(scratch) / "submission" / "style_transfer.py")], env, "weaker"
+        return python + [str(Path(scratch) / "submission")], env, "weaker"
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
             "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
             "--size", str(64 * 2 ** 20), "--tmpfs", "/tmp"]
@@ -101,7 +101,7 @@ def _command(student_dir, public_dir, scratch):
              "--chdir", "/tmp", "--setenv", "PYTHONPATH", "/grader-public", "--setenv", "HOME", "/tmp",
              "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "PATH", "/usr/bin:/bin",
              "--setenv", "PYTHONNOUSERSITE", "1", "--"]
-    return args + python + ["/submission/style_transfer.py"], None, "bubblewrap"
+    return args + python + ["/submission"], None, "bubblewrap"
 
 
 class Child:

@@ -1,7 +1,8 @@
 """The child process that runs a student's code for grading: call, encode, reply.
 
-`python -m grader.worker PATH` imports the student's style_transfer.py, then
-answers requests on its stdin: each names an exercise and carries its inputs;
+`python -m grader.worker FOLDER` imports the student's files there
+(style_transfer.py, fast_transfer.py), reports which loaded, then answers
+requests on its stdin: each names an exercise and carries its inputs;
 the reply carries what the function returned and the inputs as they were
 afterwards. Comparison with the expected outputs happens in the parent, which
 this process never sees. Messages are torch.save'd and read back with
@@ -94,7 +95,7 @@ def _inputs(exercise, message):
 def _load(path):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("student_style_transfer", path)
+    spec = importlib.util.spec_from_file_location(f"student_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -105,7 +106,29 @@ def _raised(error):
     return {"raised": type(error).__name__, "message": text.splitlines()[0][:200] if text else ""}
 
 
-def serve(path):
+def _load_files(folder):
+    """{file: module} for the files that import, and hello's {file: report} for all of them."""
+    from pathlib import Path
+
+    from grader.points import FILES
+
+    modules, report = {}, {}
+    for file in FILES:
+        path = Path(folder) / file
+        if not path.is_file():
+            report[file] = {"loaded": False, "missing": True}
+            continue
+        try:
+            modules[file] = _load(path)
+        except BaseException as error:  # SyntaxError, ImportError, SystemExit at import...
+            report[file] = {"loaded": False, **_raised(error)}
+            continue
+        report[file] = {"loaded": True, "functions": sorted(n for n in dir(modules[file])
+                                                            if callable(getattr(modules[file], n)))}
+    return modules, report
+
+
+def serve(folder):
     # private copies of the protocol's pipes; student prints go to stderr
     requests = os.fdopen(os.dup(0), "rb")
     replies = os.fdopen(os.dup(1), "wb")
@@ -114,13 +137,10 @@ def serve(path):
     sys.stdout = sys.stderr
     torch.set_num_threads(1)  # one core per submission: --workers sets the parallelism
     from grader.checks import call
+    from grader.points import FILE_OF
 
-    try:
-        module = _load(path)
-    except BaseException as error:  # SyntaxError, ImportError, SystemExit at import...
-        send(replies, {"loaded": False, **_raised(error)})
-        return
-    send(replies, {"loaded": True, "functions": sorted(n for n in dir(module) if callable(getattr(module, n)))})
+    modules, report = _load_files(folder)
+    send(replies, {"files": report})
     while True:
         try:
             request = receive(requests)
@@ -130,7 +150,7 @@ def serve(path):
         args = _inputs(exercise, request["inputs"])
         try:
             with torch.random.fork_rng():
-                result = call(getattr(module, exercise), exercise, args)
+                result = call(getattr(modules[FILE_OF[exercise]], exercise), exercise, args)
             reply = {"result": encode(result)}
         except BaseException as error:  # the student's failure, whatever it is, is a reply
             reply = _raised(error)

@@ -12,12 +12,15 @@ import torch
 
 from grader import check
 from grader.__main__ import main as grader_main
-from grader.checks import EXERCISES, HINTS, REFERENCE, check_function, check_module, load_impl, load_reference, rel_error
-from grader.hidden import hidden_check, hidden_module
+from grader.checks import (EXERCISES, HINTS, REFERENCE, check_function, check_functions, load_functions,
+                           load_reference, rel_error)
+from grader.hidden import hidden_check, hidden_functions
 from grader.make_reference import differences, generate
 from grader.mistakes import MISTAKES
+from grader.points import FILES
 
 ROOT = Path(__file__).resolve().parent.parent
+GATYS = tuple(FILES["style_transfer.py"])  # fast_transfer.py's exercises: tests/test_fast_grader.py
 
 
 # --- student-style implementations, written independently of solutions/ -------------
@@ -227,7 +230,8 @@ def test_reference_file_regenerates_from_solutions():
 
 def test_catalogue_and_hints_cover_the_same_mistakes():
     assert {e: set(m) for e, m in MISTAKES.items()} == {e: set(h) for e, h in HINTS.items()}
-    assert set(WRONG) == set(EXERCISES) and all(set(WRONG[e]) == set(HINTS[e]) for e in EXERCISES)
+    assert set(MISTAKES) == set(EXERCISES)
+    assert set(WRONG) == set(GATYS) and all(set(WRONG[e]) == set(HINTS[e]) for e in GATYS)
 
 
 def test_rel_error_is_cs231ns():
@@ -239,19 +243,19 @@ def test_rel_error_is_cs231ns():
 # --- solutions, stubs and other correct code --------------------------------------------
 
 def test_solutions_pass_every_public_and_hidden_check():
-    module = load_impl("solutions")
-    for result in check_module(module) + hidden_module(module):
+    functions = load_functions("solutions")
+    for result in check_functions(functions) + hidden_functions(functions):
         assert result.passed, result.line()
         assert result.points == result.max_points > 0
 
 
 def test_starter_fails_every_check_as_not_implemented():
-    results = check_module(load_impl("starter"))
+    results = check_functions(load_functions("starter"))
     assert [r.reason for r in results] == ["not implemented yet"] * len(EXERCISES)
     assert sum(r.points for r in results) == 0
 
 
-@pytest.mark.parametrize("exercise", EXERCISES)
+@pytest.mark.parametrize("exercise", GATYS)
 def test_independent_correct_implementations_pass(exercise):
     assert check_function(RIGHT[exercise], exercise).passed
     assert hidden_check(RIGHT[exercise], exercise).passed
@@ -259,7 +263,7 @@ def test_independent_correct_implementations_pass(exercise):
 
 # --- every catalogued mistake gets its own hint ------------------------------------------
 
-@pytest.mark.parametrize("exercise,mistake", [(e, m) for e in EXERCISES for m in HINTS[e]])
+@pytest.mark.parametrize("exercise,mistake", [(e, m) for e in GATYS for m in HINTS[e]])
 def test_each_catalogued_mistake_is_recognised(exercise, mistake):
     wrong = WRONG[exercise][mistake]
     result = check_function(wrong, exercise)
@@ -321,8 +325,10 @@ def test_unimportable_module_and_missing_function(tmp_path):
     (tmp_path / "style_transfer.py").write_text("def gram_matrix(features:\n    pass\n")
     assert grader_main(["check", "--impl", str(tmp_path)]) == 1
     (tmp_path / "style_transfer.py").write_text("import torch\n")
-    results = check_module(load_impl(tmp_path))
+    results = check_functions(load_functions(tmp_path))
     assert results[0].reason == "style_transfer.py defines no function extract_features"
+    assert results[-1].reason.endswith("fast_transfer.py: no such file; --impl takes starter, solutions or a "
+                                       "folder holding fast_transfer.py")
 
 
 def test_unimportable_module_reports_the_syntax_error(tmp_path, capsys):
@@ -371,9 +377,9 @@ def test_hard_coded_submission_passes_public_and_fails_hidden(tmp_path):
             total, content, style = _answer("loss_landscape")
             return {{"total": total, "content": content, "style": style}}
     """))
-    module = load_impl(tmp_path)
-    assert all(r.passed for r in check_module(module))
-    assert not any(r.passed for r in hidden_module(module))
+    functions = load_functions(tmp_path, GATYS)
+    assert all(r.passed for r in check_functions(functions))
+    assert not any(r.passed for r in hidden_functions(functions))
 
 
 # --- interfaces ----------------------------------------------------------------------------
@@ -381,7 +387,8 @@ def test_hard_coded_submission_passes_public_and_fails_hidden(tmp_path):
 def test_cli_exit_codes_and_table(capsys):
     assert grader_main(["check", "--impl", "solutions"]) == 0
     out = capsys.readouterr().out
-    assert "gram_matrix       PASS" in out and "total: 25/25 points" in out
+    assert "gram_matrix                PASS" in out and "train_step                 PASS" in out
+    assert "total: 41/41 points" in out
     assert grader_main(["check", "tv_loss", "--impl", "starter"]) == 1
     assert "tv_loss   FAIL     -           0/3     not implemented yet" in capsys.readouterr().out
     assert grader_main(["check", "no_such_thing"]) == 2

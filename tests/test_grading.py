@@ -17,6 +17,10 @@ from solutions import style_transfer as solutions
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = (ROOT / "solutions" / "style_transfer.py").read_text()
 STARTER = (ROOT / "starter" / "style_transfer.py").read_text()
+FAST_SOLUTION = (ROOT / "solutions" / "fast_transfer.py").read_text()
+# fast_transfer.py per student (the others hand in style_transfer.py only, and score 0 on its 16 points)
+FAST_FILES = {"correct": FAST_SOLUTION, "fast_only": FAST_SOLUTION,
+              "fast_broken": "def conv_layer(x, weight, bias:\n    return x\n"}
 needs_bwrap = pytest.mark.skipif(sandbox.bubblewrap() is None,
                                  reason="bubblewrap is not installed (.ci/run installs it)")
 
@@ -30,7 +34,9 @@ def submissions(kit):
     """{student: (style_transfer.py text or None, expected points, expected status)}."""
     secret = kit / "solutions" / "style_transfer.py"
     return {
-        "correct": (SOLUTION, 25, "graded"),
+        "correct": (SOLUTION, 41, "graded"),
+        "fast_only": (None, 16, "graded"),
+        "fast_broken": (SOLUTION, 25, "syntax error"),
         "partial": (override(STARTER, inspect.getsource(solutions.gram_matrix)
                              + "\n\n" + inspect.getsource(solutions.content_loss)), 5, "graded"),
         "empty": (None, 0, "missing file"),
@@ -113,6 +119,8 @@ def graded_class(tmp_path_factory):
         (folder / student).mkdir()
         if text is not None:
             (folder / student / "style_transfer.py").write_text(text)
+        if student in FAST_FILES:
+            (folder / student / "fast_transfer.py").write_text(FAST_FILES[student])
     # one submission as a zip with a folder inside, as students often hand in
     with zipfile.ZipFile(folder / "zipped.zip", "w") as archive:
         archive.writestr("my_work/style_transfer.py", SOLUTION)
@@ -157,7 +165,11 @@ def test_reasons_name_what_went_wrong(graded_class):
     assert reason("wrong_returns", "gram_matrix") == "returned a list; expected a torch.Tensor"
     assert reason("wrong_returns", "content_loss").startswith("returned a numpy array")
     assert reason("wrong_returns", "tv_loss").startswith("returned a tensor on device meta")
-    assert reason("empty", "gram_matrix").startswith("no style_transfer.py in the submission")
+    assert reason("empty", "gram_matrix").startswith("no style_transfer.py or fast_transfer.py in the submission")
+    assert reason("partial", "train_step") == "no fast_transfer.py in the submission: it counts as not implemented"
+    assert reason("fast_only", "gram_matrix").startswith("no style_transfer.py in the submission")
+    assert reason("fast_broken", "conv_layer").startswith("could not import fast_transfer.py: raised SyntaxError")
+    assert reason("fast_broken", "gram_matrix") == "passed"
 
 
 @needs_bwrap
@@ -181,7 +193,7 @@ def test_gradescope_results_follow_the_documented_format(graded_class):
         assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]
         assert test["visibility"] == ("after_published" if "hidden" in test["name"] else "visible")
     assert sum(t["score"] for t in results["tests"]) == results["score"]
-    assert sum(t["max_score"] for t in results["tests"]) == 25
+    assert sum(t["max_score"] for t in results["tests"]) == 41
 
 
 @needs_bwrap
@@ -197,7 +209,7 @@ def test_without_bubblewrap_isolation_is_weaker_and_says_so(tmp_path, monkeypatc
     (tmp_path / "alice").mkdir()
     (tmp_path / "alice" / "style_transfer.py").write_text(SOLUTION)
     assert grader_main(["grade", str(tmp_path / "alice"), "--json", str(tmp_path / "r.json")]) == 0
-    assert "total: 25/25 points; status: graded; sandbox: weaker (bubblewrap missing" in capsys.readouterr().out
+    assert "total: 25/41 points; status: graded; sandbox: weaker (bubblewrap missing" in capsys.readouterr().out
     assert "weaker" in json.loads((tmp_path / "r.json").read_text())["output"]
 
 
