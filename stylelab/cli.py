@@ -1,8 +1,11 @@
-"""Command line: `python -m stylelab transfer|demo|examples|layers`.
+"""Command line: `python -m stylelab transfer|train-fast|stylize|export-onnx|demo|examples|layers`.
 
 `transfer` runs Gatys et al. (CVPR 2016) style transfer on built-in images or
 your own files and writes a PNG; texture synthesis is `--content-weight 0
 --init random`, feature inversion is `--style-weights 0 0 0 0 0 --init random`.
+`train-fast` trains Johnson et al.'s (ECCV 2016) feed-forward network on one or
+more styles, `stylize` runs a trained one (the shipped model by default) on a
+photo of any size, and `export-onnx` writes one for deployment.
 """
 
 import argparse
@@ -11,7 +14,7 @@ import sys
 from pathlib import Path
 
 from stylelab.backbones import BACKBONES, BackboneUnavailable
-from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES
+from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES, resolve_image
 from stylelab.images import ImageError
 
 
@@ -43,6 +46,42 @@ def build_parser():
     t.add_argument("--snapshot-every", type=int, default=0,
                    help="also save the image every N steps, beside --out")
     t.add_argument("--quiet", action="store_true", help="print only the output path")
+
+    f = commands.add_parser("train-fast", help="train a fast style-transfer network on one or more styles",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    f.add_argument("--style", action="append", required=True, metavar="IMG",
+                   help=f"a style image (a file, or a built-in: {', '.join(STYLE_IMAGES)}); repeat for "
+                        f"one network holding several styles")
+    f.add_argument("--dataset", default=None, metavar="DIR",
+                   help="a folder of photos to train on (COCO, say); default: random crops, flips and "
+                        "rescales of the built-in photos, which works offline")
+    f.add_argument("--steps", type=int, default=2000)
+    f.add_argument("--size", type=int, default=256, help="side of the square training crops (a multiple of 8)")
+    f.add_argument("--style-size", type=int, default=None, help="shorter side of the style images (default --size)")
+    f.add_argument("--batch-size", type=int, default=4)
+    f.add_argument("--lr", type=float, default=1e-3)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--out", default="out/fast.pt", metavar="MODEL")
+    f.add_argument("--checkpoint-every", type=int, default=100, help="write MODEL.ckpt every N steps")
+    f.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
+    f.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    f.add_argument("--content-layer", default=None, help="layer name, e.g. relu2_2")
+    f.add_argument("--content-weight", type=float, default=None)
+    f.add_argument("--style-weights", type=float, nargs="+", default=None)
+    f.add_argument("--tv-weight", type=float, default=None)
+
+    z = commands.add_parser("stylize", help="stylise a photo with a trained fast network")
+    z.add_argument("--model", default=None, help="a model from train-fast (default: the shipped one)")
+    z.add_argument("--content", required=True, help=f"a file, or a built-in image: {', '.join(CONTENT_IMAGES)}")
+    z.add_argument("--mix", action="append", default=[], metavar="STYLE=W",
+                   help="a style of the model and its weight; repeat to blend (default: the first style)")
+    z.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    z.add_argument("--size", type=int, default=None, help="resize the photo's shorter side first")
+    z.add_argument("--out", default=None, help="PNG to write (default: out/CONTENT_fast.png)")
+
+    x = commands.add_parser("export-onnx", help="write a fast model as ONNX")
+    x.add_argument("--model", default=None, help="a model from train-fast (default: the shipped one)")
+    x.add_argument("--out", required=True, help="the .onnx file to write")
 
     e = commands.add_parser("examples", help="list the built-in images, or write them as PNGs")
     e.add_argument("folder", nargs="?", help="write every built-in image here")
@@ -83,11 +122,64 @@ def transfer(args):
     print(f"wrote {out}")
 
 
+def train_fast(args):
+    import shlex
+
+    from stylelab.train import train_fast as train
+
+    overrides = {key: value for key, value in (
+        ("content_layer", args.content_layer), ("content_weight", args.content_weight),
+        ("style_weights", args.style_weights), ("tv_weight", args.tv_weight)) if value is not None}
+    command = "python -m stylelab " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train-fast"] else ""
+    path = train(args.style, args.dataset, steps=args.steps, size=args.size, style_size=args.style_size,
+                 batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
+                 checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
+                 command=command, **overrides)
+    print(f"wrote {path}")
+
+
+def parse_mix(pairs):
+    """['swirls=2', 'mosaic=1'] -> {'swirls': 2.0, 'mosaic': 1.0}."""
+    mix = {}
+    for pair in pairs:
+        name, _, weight = pair.partition("=")
+        try:
+            mix[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"--mix {pair!r}: write STYLE=WEIGHT, e.g. --mix swirls=0.7") from None
+    return mix
+
+
+def stylize(args):
+    import time
+
+    from stylelab.fast import SHIPPED, load_model, stylize as run
+    from stylelab.images import load_image
+
+    model = load_model(args.model or SHIPPED)
+    rgb = load_image(resolve_image(args.content), args.size)
+    start = time.perf_counter()
+    image = run(model, rgb, parse_mix(args.mix) or None, args.preserve_color)
+    seconds = time.perf_counter() - start
+    out = Path(args.out or f"out/{Path(args.content).stem}_fast.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.save(out)
+    print(f"{image.width}x{image.height} in {seconds:.2f} s; wrote {out}")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         if args.command == "transfer":
             transfer(args)
+        elif args.command == "train-fast":
+            train_fast(args)
+        elif args.command == "stylize":
+            stylize(args)
+        elif args.command == "export-onnx":
+            from stylelab.fast import SHIPPED, export_onnx, load_model
+
+            print(f"wrote {export_onnx(load_model(args.model or SHIPPED), args.out)}")
         elif args.command == "examples":
             if args.folder:
                 from stylelab.examples import main as write_examples
@@ -107,7 +199,7 @@ def main(argv=None):
             net = load_backbone(args.backbone)
             for index, name in enumerate(net.layer_names):
                 print(f"{index:3d}  {name}")
-    except (ImageError, BackboneUnavailable, KeyError, ValueError) as error:
+    except (ImageError, BackboneUnavailable, KeyError, ValueError, FileNotFoundError) as error:
         message = error.args[0] if error.args else str(error)
         print(f"stylelab: error: {message}", file=sys.stderr)
         return 2

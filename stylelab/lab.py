@@ -1,15 +1,15 @@
 """What the lab notebooks share: whose code runs, quick mode, and the figures.
 
-- `exercises()`: the module the notebooks call: the student's starter/ by
-  default, `STYLELAB_IMPL=solutions` for the reference (the kit's own tests and
-  instructors), or a folder holding a style_transfer.py. The grader's --impl
-  and check() take the same names.
+- `exercises(file=...)`: the module the notebooks call: the student's starter/
+  by default, `STYLELAB_IMPL=solutions` for the reference (the kit's own tests
+  and instructors), or a folder holding style_transfer.py and fast_transfer.py.
+  The grader's --impl and check() take the same names.
 - `pick(full, quick)`: a setting, shrunk when `STYLELAB_QUICK=1` (CI runs every
   notebook top to bottom that way in seconds).
 - Figures with titles and labelled axes: `show`, `feature_maps`, `heatmap`,
   `loss_curves`, and `Snapshots`, a style_transfer callback for a strip.
-- `transfer_panel`: the ipywidgets playground of lab 3, built in a function so
-  it can be tested without a browser.
+- `transfer_panel` and `mix_panel`: the ipywidgets playgrounds of labs 3 and 5,
+  built in functions so they can be tested without a browser.
 """
 
 import os
@@ -24,11 +24,11 @@ def impl_name():
     return os.environ.get("STYLELAB_IMPL", "starter")
 
 
-def exercises(impl=None):
-    """The exercises module: impl, else $STYLELAB_IMPL, else 'starter' (fresh, so edits count)."""
+def exercises(impl=None, file="style_transfer.py"):
+    """The exercises module file: from impl, else $STYLELAB_IMPL, else 'starter' (fresh, so edits count)."""
     from grader.checks import load_impl
 
-    return load_impl(impl or impl_name())
+    return load_impl(impl or impl_name(), file)
 
 
 def quick():
@@ -222,3 +222,44 @@ def surfaces(alphas, betas, landscape, title):
     figure.suptitle(title)
     figure.tight_layout()
     plt.show()
+
+
+def mix_panel(model, image, size=384):
+    """Lab 5's playground: one slider per style of a fast model, and the picture following them.
+
+    model: a stylelab.fast.FastModel; image: a PIL photo (its longer side is
+    brought to size). Returns the widget; panel.render() redraws it, as a
+    slider's move does.
+    """
+    import time
+
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from stylelab.fast import stylize
+
+    image = image.copy()
+    image.thumbnail((size, size))
+    sliders = {name: widgets.FloatSlider(value=1.0 if k == 0 else 0.0, min=0, max=1, step=0.05,
+                                         description=name, continuous_update=True)
+               for k, name in enumerate(model.styles)}
+    preserve = widgets.Checkbox(False, description="keep the photo's colours")
+    output = widgets.Output()
+
+    def render(_=None):
+        mix = {name: s.value for name, s in sliders.items()}
+        with output:
+            output.clear_output(wait=True)
+            if sum(mix.values()) <= 0:
+                print("move at least one slider above 0")
+                return
+            start = time.perf_counter()
+            panel.result = stylize(model, image, mix, preserve.value)
+            print(f"{panel.result.width}x{panel.result.height} in {time.perf_counter() - start:.2f} s")
+            display(panel.result)
+
+    for control in (*sliders.values(), preserve):
+        control.observe(render, names="value")
+    panel = widgets.VBox([*sliders.values(), preserve, output])
+    panel.sliders, panel.preserve, panel.output, panel.result, panel.render = sliders, preserve, output, None, render
+    return panel

