@@ -151,10 +151,18 @@ def _block(inputs, skip=True, relu_after_sum=False, relu_after_norm2=False):
 
 
 def _net(inputs, finish=torch.sigmoid, residual=True):
-    params = inputs["params"] if residual else {k: v for k, v in inputs["params"].items()
-                                                 if not k.startswith("res.")}
-    logits = torch.logit(fast.transformer_net(inputs["x"], params, inputs["style_mix"]).double())
-    return finish(logits).float()
+    x, params, mix = inputs["x"], inputs["params"], inputs["style_mix"]
+
+    def stage(y, conv, norm, stride=1, upsample=1):
+        y = fast.conv_layer(y, params[f"{conv}.weight"], params[f"{conv}.bias"], stride, upsample)
+        return F.relu(fast.conditional_instance_norm(y, params[f"{norm}.gamma"], params[f"{norm}.beta"], mix))
+
+    y = stage(stage(stage(x, "conv1", "norm1", 2), "conv2", "norm2", 2), "conv3", "norm3", 2)
+    blocks = sorted({name.split(".")[1] for name in params if name.startswith("res.")}, key=int)
+    for i in blocks if residual else []:
+        y = fast.residual_block(y, fast.sub_params(params, f"res.{i}."), mix)
+    y = stage(stage(y, "up1", "norm4", upsample=2), "up2", "norm5", upsample=2)
+    return finish(fast.conv_layer(y, params["up3.weight"], params["up3.bias"], upsample=2))
 
 
 def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=False):

@@ -52,11 +52,11 @@ than the test. Write your code only between the `START OF YOUR CODE` and `END
 OF YOUR CODE` markers, and keep the function signatures as they are.
 """
 
-STUDENT_MAKEFILE = """# stylelab, student edition: make venv | check | lab | transfer
+STUDENT_MAKEFILE = """# stylelab, student edition: make venv | check | lab | transfer | stylize
 VENV ?= $(HOME)/.cache/stylelab/venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv check lab transfer
+.PHONY: venv check lab transfer stylize
 
 venv:
 \t@test -x $(PY) || python3 -m venv $(VENV)
@@ -70,12 +70,17 @@ lab: venv
 
 transfer: venv
 \t$(PY) -m stylelab transfer --content astronaut --style swirls --out out/astronaut_swirls.png
+
+# runs your transformer_net on the shipped weights
+stylize: venv
+\t$(PY) -m stylelab stylize --content astronaut --out out/astronaut_fast.png
 """
 
 
 def _copy_tree(source, target):
     if source.exists():
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc"))
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc",
+                                                                      "*.ckpt"))
 
 
 def student_bundle(out):
@@ -133,6 +138,6 @@ def gradescope_zip(out):
             path = ROOT / entry
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
             for file in files:
-                if "__pycache__" not in file.parts:
+                if "__pycache__" not in file.parts and file.suffix != ".ckpt":
                     archive.write(file, f"source/{file.relative_to(ROOT).as_posix()}")
     return out
