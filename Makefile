@@ -1,5 +1,6 @@
 # stylelab: `make demo` serves the web demo, `make test` runs the whole suite,
-# `make transfer` stylises a built-in image.
+# `make transfer` stylises a built-in image, `make stylize` does it in a blink
+# with the shipped fast network.
 # Both create the environment first if it is missing: a venv outside the clone
 # (override with VENV=...), so fresh clones reuse the 5 GB of torch already installed.
 
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 # The venv is refreshed whenever pyproject.toml's dependencies change.
 STAMP := $(VENV)/.stylelab-deps-$(shell python3 tools/requirements.py --hash)
 
-.PHONY: venv demo test test-labs lab transfer starter check-starter check reference bench examples clean
+.PHONY: venv demo test test-labs lab transfer stylize starter check-starter check reference bench examples clean
 
 venv: $(STAMP)
 
@@ -36,6 +37,9 @@ lab: venv
 transfer: venv
 	$(PY) -m stylelab transfer --content astronaut --style swirls --out out/astronaut_swirls.png
 
+stylize: venv
+	$(PY) -m stylelab stylize --content astronaut --mix swirls=0.6 --mix mosaic=0.4 --out out/astronaut_fast.png
+
 starter:
 	python3 tools/make_starter.py
 
@@ -55,6 +59,7 @@ bench: venv
 	$(PY) -m bench.bench_grader
 	$(PY) -m bench.bench_grading
 	$(PY) -m bench.bench_transfer
+	$(PY) -m bench.bench_fast
 
 clean:
 	rm -rf out .pytest_cache

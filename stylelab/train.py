@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from stylelab.backbones import load_backbone
 from stylelab.examples import CONTENT_IMAGES, EXAMPLES, resolve_image
-from stylelab.fast import SHIPPED, TransformerNet, default_fast_impl, save_model
+from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, default_fast_impl, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
 
 # Gatys et al.'s style layers and the style weights of stylelab.transfer's VGG-19
@@ -174,17 +174,20 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     loss_net = loss_network(settings, device, channels_last=impl is default_fast_impl())
     targets = style_grams(loss_net, styles, style_size or size, device, default_impl())
     photos = Photos(dataset, size)
-    from stylelab.fast import NUM_RES, WIDTHS
+    widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
 
     torch.manual_seed(seed)  # the network's initial weights
-    net = TransformerNet(len(styles), widths or WIDTHS, num_res or NUM_RES, impl).to(device)
+    net = TransformerNet(len(styles), widths, num_res, impl).to(device)
     params = dict(net.named_parameters())
     optimizer = torch.optim.Adam(params.values(), lr=lr)
     generator = torch.Generator().manual_seed(seed)  # the batches, on the CPU for every device
     step, seconds, history = 0, 0.0, []
-    config = dict(styles=names, size=size, batch_size=batch_size, lr=lr, seed=seed, **settings)
+    config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
+                  style_size=style_size or size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
+                  num_res=num_res, **settings)
     if resume and checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location=device, weights_only=True)
+        # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if saved["config"] != _plain(config):
             raise ValueError(f"{checkpoint} was written with other settings ({saved['config']}); "
                              f"delete it or run with those settings")
@@ -227,8 +230,7 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
             save_checkpoint()
     save_checkpoint()
     training = dict(command=command, steps=steps, seconds=round(seconds, 1), device=str(device),
-                    torch=str(torch.__version__), threads=torch.get_num_threads(),
-                    dataset=str(dataset) if dataset else "built-in photos", **_plain(config))
+                    torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(config))
     net.eval()
     return save_model(out, net, names, training)
 

@@ -1,6 +1,7 @@
 """The web demo: builds without launching, survives bad input, streams, serves four
 clients, stops on request, and works in a real browser."""
 
+import re
 import shutil
 import socket
 import tempfile
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylelab.demo import MAX_SIDE, blend_styles, build_demo, read_upload, stop_all
+from stylelab.demo import MAX_SIDE, blend_styles, build_demo, fast_stylize, read_upload, stop_all
+from stylelab.fast import load_model
 from stylelab.images import ImageError
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -138,16 +140,21 @@ def test_a_corrupt_upload_is_reported_in_the_ui(server, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def chromium(playwright):
+    """Debian's headless Chromium with a fresh profile: no browser of Playwright's own."""
+    return playwright.chromium.launch_persistent_context(
+        tempfile.mkdtemp(prefix="stylelab-chromium-"), executable_path=shutil.which("chromium"),
+        headless=True, viewport={"width": 1400, "height": 1100},
+        args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync"])
+
+
 def test_in_a_real_browser_the_painting_changes(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     url, examples = server
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            tempfile.mkdtemp(prefix="stylelab-chromium-"), executable_path=shutil.which("chromium"),
-            headless=True, viewport={"width": 1400, "height": 1100},
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"])
+        browser = chromium(playwright)
         try:
             page = browser.new_page()
             page.goto(url)
@@ -163,6 +170,63 @@ def test_in_a_real_browser_the_painting_changes(server, tmp_path):
                 arg=first, timeout=120_000)
             page.wait_for_timeout(500)
             shot = Path("out") / "demo_screenshot.png"
+            shot.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert Image.open(shot).size[0] == 1400
+
+
+def test_fast_tab_follows_its_sliders(server):
+    from gradio_client import Client, handle_file
+
+    url, examples = server
+    client = Client(url, verbose=False)
+    model = load_model()
+    pictures = []
+    for weights in ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]):
+        image, status = client.predict(handle_file(str(examples / "chelsea.png")), *weights, False, 256,
+                                       api_name="/fast")
+        pictures.append(np.asarray(Image.open(image), dtype=np.float32))
+        assert re.fullmatch(r"256x170 in \d+\.\d\d s", status), status
+    assert len(model.styles) == 3
+    assert np.abs(pictures[0] - pictures[1]).mean() > 10  # each slider is a style of its own
+    assert np.abs(pictures[2] - pictures[0]).mean() > 3 and np.abs(pictures[2] - pictures[1]).mean() > 3
+
+
+def test_fast_stylize_keeps_colours_and_refuses_all_zero_weights(tmp_path):
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(tmp_path / "red.png")
+    model = load_model()
+    image, status = fast_stylize(model, str(tmp_path / "red.png"), [0, 0, 1], preserve_color=True, size=64)
+    assert image.size == (64, 48) and status.startswith("64x48 in ")
+    red, green, blue = np.asarray(image, dtype=np.float32).reshape(-1, 3).mean(0)
+    assert red > green + 40 and red > blue + 40  # the photo's red survives any style
+    with pytest.raises(ImageError, match="move at least one style slider above 0"):
+        fast_stylize(model, str(tmp_path / "red.png"), [0, 0, 0])
+
+
+def test_in_a_real_browser_the_fast_tab_follows_a_slider(server):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    second = load_model().styles[1]
+    with sync_playwright() as playwright:
+        browser = chromium(playwright)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.get_by_role("tab", name="Fast (Johnson et al.)").click()
+            picture = page.locator("#fast-output img")
+            picture.first.wait_for(timeout=60_000)  # the page's load event stylises the default photo
+            first = picture.first.get_attribute("src")
+            number = page.locator(f"#mix-{second} input[type=number]")
+            number.fill("1")
+            number.press("Enter")
+            page.wait_for_function(
+                "first => { const img = document.querySelector('#fast-output img'); "
+                "return img && img.src !== first; }", arg=first, timeout=60_000)
+            page.wait_for_timeout(500)
+            shot = Path("out") / "demo_fast_screenshot.png"
             shot.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(shot), full_page=True)
         finally:

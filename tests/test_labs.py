@@ -107,3 +107,17 @@ def test_transfer_panel_runs_the_students_code():
     panel.button.click()
     assert panel.result.image.size == (48, 32)  # chelsea is 451 x 300
     assert len(panel.result.history["total"]) == 2
+
+
+def test_mix_panel_follows_its_sliders():
+    from stylelab.examples import example_image
+    from stylelab.fast import load_model
+    from stylelab.lab import mix_panel
+
+    model = load_model()
+    panel = mix_panel(model, example_image("chelsea"), size=64)
+    panel.render()
+    first = panel.result
+    assert first.size == (64, 43)
+    panel.sliders[model.styles[1]].value = 1.0  # observed: the picture redraws itself
+    assert panel.result is not first and list(panel.result.getdata()) != list(first.getdata())

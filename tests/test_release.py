@@ -24,7 +24,9 @@ def bundle(tmp_path_factory):
 
 def test_bundle_holds_what_students_need_and_nothing_of_the_instructors(bundle):
     files = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
-    for needed in ("starter/style_transfer.py", "stylelab/transfer.py", "grader/checks.py",
+    for needed in ("starter/style_transfer.py", "starter/fast_transfer.py", "stylelab/transfer.py",
+                   "stylelab/fast.py", "stylelab/models/fast3.pt", "labs/05_fast_style_transfer.ipynb",
+                   "grader/checks.py",
                    "grader/reference/style_transfer_checks.pt", "environment.yml", "pyproject.toml",
                    "README.md", "Makefile", "tools/requirements.py"):
         assert needed in files
@@ -49,7 +51,7 @@ def test_no_solution_body_appears_anywhere_in_the_bundle(bundle):
 def test_bundle_checks_run_and_fail_as_not_implemented(bundle):
     run = subprocess.run([sys.executable, "-m", "grader", "check"], cwd=bundle, capture_output=True, text=True,
                          timeout=120, env={**os.environ, "PYTHONPATH": str(bundle)})
-    assert run.returncode == 1 and run.stdout.count("not implemented yet") == 9, run.stdout + run.stderr
+    assert run.returncode == 1 and run.stdout.count("not implemented yet") == 15, run.stdout + run.stderr
     run = subprocess.run([sys.executable, "-m", "grader", "grade", "x"], cwd=bundle, capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(bundle)})
     assert run.returncode == 2 and "is for instructors" in run.stderr
