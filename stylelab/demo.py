@@ -8,6 +8,10 @@ the last image; the result downloads as a PNG. Several styles blend through a
 montage whose widths follow the normalised weights (a Gram matrix averages
 over positions, so the montage's targets are the weighted blend).
 
+A second tab, "Fast", runs the shipped feed-forward network (Johnson et al.
+2016, with Dumoulin et al.'s conditional instance norm): one slider per style
+it holds, and the picture follows the sliders as they move.
+
 `build_demo()` builds the app and launches nothing; `python -m stylelab demo`
 (or `make demo`) launches it.
 """
@@ -141,13 +145,30 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
         stop.set()  # a cancelled generator (Stop, a closed tab) ends the thread at its next evaluation
 
 
-def build_demo(examples_dir=None):
+def fast_stylize(model, content, weights, preserve_color=False, size=512):
+    """The Fast tab's work: (PIL image, status line) for a content file and one weight per style."""
+    from stylelab.fast import stylize
+
+    image = read_upload(content, "content")
+    image.thumbnail((size, size))  # the longer side
+    mix = dict(zip(model.styles, (float(w) for w in weights)))
+    if sum(mix.values()) <= 0:
+        raise ImageError("move at least one style slider above 0")
+    start = time.perf_counter()
+    out = stylize(model, image, mix, preserve_color)
+    return out, f"{out.width}x{out.height} in {time.perf_counter() - start:.2f} s"
+
+
+def build_demo(examples_dir=None, model_path=None):
     """The Gradio Blocks app; launches nothing."""
     import gradio as gr
     import pandas as pd
 
+    from stylelab.fast import SHIPPED, load_model
+
     paths = example_files(examples_dir or Path(tempfile.gettempdir()) / "stylelab-examples")
     load_backbone("vgg19")  # warm the weights' cache now, so the first Paint streams at once
+    model = load_model(model_path or SHIPPED)
 
     def run(content, *args, progress=gr.Progress()):
         style_files, weights = list(args[:MAX_STYLES]), list(args[MAX_STYLES:2 * MAX_STYLES])
@@ -188,57 +209,94 @@ def build_demo(examples_dir=None):
         finally:
             events.close()  # on Stop, ends the painting thread at its next evaluation
 
+    def run_fast(content, *args):
+        *weights, preserve, size = args
+        try:
+            return fast_stylize(model, content, weights, preserve, int(size))
+        except ImageError as error:
+            raise gr.Error(str(error)) from None
+
     with gr.Blocks(title="stylelab: neural style transfer") as demo:
-        gr.Markdown("# stylelab: neural style transfer\nGatys, Ecker and Bethge (CVPR 2016), "
-                    "painted live: pick a photo and one or more styles, then press **Paint**.")
-        with gr.Row():
-            with gr.Column():
-                # Files, not gr.Image: Gradio would decode an upload before our code sees it, and a
-                # corrupt one would end in its generic error instead of our message.
+        with gr.Tabs():
+            with gr.Tab("Paint (Gatys et al.)", id="paint-tab"):
+                gr.Markdown("# stylelab: neural style transfer\nGatys, Ecker and Bethge (CVPR 2016), "
+                            "painted live: pick a photo and one or more styles, then press **Paint**.")
                 with gr.Row():
-                    content = gr.File(label="Content image", file_types=["image"], height=120,
-                                      elem_id="content")
-                    content_preview = gr.Image(label="Content", interactive=False, height=160)
-                gr.Examples([[paths[n]] for n in CONTENT_IMAGES], inputs=[content], label="Built-in photos")
-                styles, weights, previews = [], [], []
-                for k in range(MAX_STYLES):
+                    with gr.Column():
+                        # Files, not gr.Image: Gradio would decode an upload before our code sees it, and a
+                        # corrupt one would end in its generic error instead of our message.
+                        with gr.Row():
+                            content = gr.File(label="Content image", file_types=["image"], height=120,
+                                              elem_id="content")
+                            content_preview = gr.Image(label="Content", interactive=False, height=160)
+                        gr.Examples([[paths[n]] for n in CONTENT_IMAGES], inputs=[content],
+                                    label="Built-in photos")
+                        styles, weights, previews = [], [], []
+                        for k in range(MAX_STYLES):
+                            with gr.Row():
+                                styles.append(gr.File(label=f"Style {k + 1}", file_types=["image"], height=120,
+                                                      elem_id=f"style{k + 1}"))
+                                previews.append(gr.Image(label=f"Style {k + 1}", interactive=False, height=120))
+                                weights.append(gr.Slider(0, 1, value=1.0 if k == 0 else 0.5, step=0.05,
+                                                         label=f"weight of style {k + 1}"))
+                        gr.Examples([[paths[n]] for n in STYLE_IMAGES], inputs=[styles[0]],
+                                    label="Built-in styles")
+                    with gr.Column():
+                        output = gr.Image(label="Painting", type="pil", height=360, format="png",
+                                          elem_id="painting")
+                        status = gr.Markdown("Press **Paint** to start.")
+                        with gr.Row():
+                            paint_button = gr.Button("Paint", variant="primary", elem_id="paint")
+                            stop_button = gr.Button("Stop")
+                        download = gr.File(label="Download PNG")
+                        plot = gr.LinePlot(x="evaluation", y="log10 loss", color="term", title="Losses",
+                                           x_title="evaluation", y_title="log10 loss", height=260)
+                with gr.Accordion("Settings", open=True):
                     with gr.Row():
-                        styles.append(gr.File(label=f"Style {k + 1}", file_types=["image"], height=120,
-                                              elem_id=f"style{k + 1}"))
-                        previews.append(gr.Image(label=f"Style {k + 1}", interactive=False, height=120))
-                        weights.append(gr.Slider(0, 1, value=1.0 if k == 0 else 0.5, step=0.05,
-                                                 label=f"weight of style {k + 1}"))
-                gr.Examples([[paths[n]] for n in STYLE_IMAGES], inputs=[styles[0]], label="Built-in styles")
-            with gr.Column():
-                output = gr.Image(label="Painting", type="pil", height=360, format="png", elem_id="painting")
-                status = gr.Markdown("Press **Paint** to start.")
+                        content_scale = gr.Slider(0.1, 10, value=1.0, label="content weight (x preset)")
+                        style_scale = gr.Slider(0.1, 10, value=1.0, label="style weight (x preset)")
+                        tv_weight = gr.Slider(0, 200, value=10.0, label="TV weight")
+                    with gr.Row():
+                        size = gr.Slider(64, 512, value=256, step=32, label="output size (shorter side, px)")
+                        num_iters = gr.Slider(10, 500, value=100, step=10, label="iterations")
+                    with gr.Row():
+                        backbone = gr.Radio(list(BACKBONES), value="vgg19", label="backbone")
+                        init = gr.Radio(["content", "noise"], value="content", label="start from")
+                        optimizer = gr.Radio(["lbfgs", "adam"], value="lbfgs", label="optimizer")
+                        colour = gr.Radio(["off", "luminance only", "histogram matching"], value="off",
+                                          label="keep the photo's colours")
+                for upload, preview, role in [(content, content_preview, "content")] + \
+                        [(f, p, f"style {k + 1}") for k, (f, p) in enumerate(zip(styles, previews))]:
+                    upload.change(functools.partial(preview_upload, role=role), upload, preview)
+                inputs = [content, *styles, *weights, content_scale, style_scale, tv_weight, size, num_iters,
+                          backbone, init, optimizer, colour]
+                event = paint_button.click(run, inputs, [output, plot, download, status], api_name="paint")
+                stop_button.click(None, cancels=[event])
+            with gr.Tab("Fast (Johnson et al.)", id="fast-tab"):
+                gr.Markdown("A feed-forward network (Johnson, Alahi and Fei-Fei, ECCV 2016) trained once on "
+                            f"{len(model.styles)} styles at a time (Dumoulin et al., ICLR 2017): one pass per "
+                            "picture. Move the sliders to blend the styles.")
                 with gr.Row():
-                    paint_button = gr.Button("Paint", variant="primary", elem_id="paint")
-                    stop_button = gr.Button("Stop")
-                download = gr.File(label="Download PNG")
-                plot = gr.LinePlot(x="evaluation", y="log10 loss", color="term", title="Losses",
-                                   x_title="evaluation", y_title="log10 loss", height=260)
-        with gr.Accordion("Settings", open=True):
-            with gr.Row():
-                content_scale = gr.Slider(0.1, 10, value=1.0, label="content weight (x preset)")
-                style_scale = gr.Slider(0.1, 10, value=1.0, label="style weight (x preset)")
-                tv_weight = gr.Slider(0, 200, value=10.0, label="TV weight")
-            with gr.Row():
-                size = gr.Slider(64, 512, value=256, step=32, label="output size (shorter side, px)")
-                num_iters = gr.Slider(10, 500, value=100, step=10, label="iterations")
-            with gr.Row():
-                backbone = gr.Radio(list(BACKBONES), value="vgg19", label="backbone")
-                init = gr.Radio(["content", "noise"], value="content", label="start from")
-                optimizer = gr.Radio(["lbfgs", "adam"], value="lbfgs", label="optimizer")
-                colour = gr.Radio(["off", "luminance only", "histogram matching"], value="off",
-                                  label="keep the photo's colours")
-        for upload, preview, role in [(content, content_preview, "content")] + \
-                [(f, p, f"style {k + 1}") for k, (f, p) in enumerate(zip(styles, previews))]:
-            upload.change(functools.partial(preview_upload, role=role), upload, preview)
-        inputs = [content, *styles, *weights, content_scale, style_scale, tv_weight, size, num_iters,
-                  backbone, init, optimizer, colour]
-        event = paint_button.click(run, inputs, [output, plot, download, status], api_name="paint")
-        stop_button.click(None, cancels=[event])
+                    with gr.Column():
+                        fast_content = gr.File(label="Content image", file_types=["image"], height=120,
+                                               value=paths["astronaut"], elem_id="fast-content")
+                        gr.Examples([[paths[n]] for n in CONTENT_IMAGES], inputs=[fast_content],
+                                    label="Built-in photos")
+                        mix = [gr.Slider(0, 1, value=1.0 if k == 0 else 0.0, step=0.05, label=name,
+                                         elem_id=f"mix-{name}") for k, name in enumerate(model.styles)]
+                        preserve = gr.Checkbox(False, label="keep the photo's colours")
+                        fast_size = gr.Slider(128, 1024, value=512, step=32, label="longer side (px)")
+                    with gr.Column():
+                        fast_output = gr.Image(label="Stylised", type="pil", height=420, format="png",
+                                               elem_id="fast-output")
+                        fast_status = gr.Markdown("")
+                fast_inputs = [fast_content, *mix, preserve, fast_size]
+                for control in fast_inputs:
+                    # "always_last": while a slider moves, only its newest value waits, so the
+                    # picture keeps up with the hand instead of replaying every step
+                    control.change(run_fast, fast_inputs, [fast_output, fast_status], show_progress="hidden",
+                                   trigger_mode="always_last", api_name=False)
+                demo.load(run_fast, fast_inputs, [fast_output, fast_status], api_name="fast")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
 
