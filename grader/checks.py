@@ -139,9 +139,9 @@ HINTS = {
         "by_position": "you indexed feats by position (feats[i]): use the layer index feats[style_layers[i]]",
     },
     "train_step": {
-        "no_zero_grad": "gradients from before the step leaked into the update: call optimizer.zero_grad() "
-                        "before backward()",
-        "no_step": "the parameters did not change: call optimizer.step() after backward()",
+        "no_zero_grad": "gradients from before the step leaked into the update: clear them with the "
+                        "optimizer's zero_grad before backward()",
+        "no_step": "the parameters did not change: after backward(), let the optimizer take its step",
         "losses_after": "you returned the losses after the update: return those of this step's forward pass",
     },
     "style_transfer": {

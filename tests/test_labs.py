@@ -120,4 +120,4 @@ def test_mix_panel_follows_its_sliders():
     first = panel.result
     assert first.size == (64, 43)
     panel.sliders[model.styles[1]].value = 1.0  # observed: the picture redraws itself
-    assert panel.result is not first and list(panel.result.getdata()) != list(first.getdata())
+    assert panel.result is not first and panel.result.tobytes() != first.tobytes()
