@@ -167,6 +167,9 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         raise ValueError(f"--size {size} must be a multiple of 8 (the network halves it three times)")
     settings = {**FAST_PRESET, **weights}
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: this machine has no CUDA device torch can use; "
+                         f"leave --device out (CUDA when there is one, else the CPU) or give cpu")
     impl = impl or default_fast_impl()
     names = [style_name(s) for s in styles]
     out = Path(out)

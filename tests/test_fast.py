@@ -177,3 +177,10 @@ def test_a_checkpoint_is_not_mistaken_for_a_model(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(ValueError, match="is not a model file stylelab can read"):
         load_model(tmp_path / "junk.pt")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_cuda_without_one_says_so(tmp_path, capsys):
+    assert cli(["train-fast", "--style", "swirls", "--steps", "1", "--size", "32", "--device", "cuda",
+                "--out", str(tmp_path / "m.pt")]) == 2
+    assert "--device cuda: this machine has no CUDA device" in capsys.readouterr().err
