@@ -199,6 +199,10 @@ def main(argv=None):
             net = load_backbone(args.backbone)
             for index, name in enumerate(net.layer_names):
                 print(f"{index:3d}  {name}")
+    except NotImplementedError as error:  # the student edition runs the student's own exercises
+        print(f"stylelab: error: {error}: it is not implemented yet, and this command runs it",
+              file=sys.stderr)
+        return 2
     except (ImageError, BackboneUnavailable, KeyError, ValueError, FileNotFoundError) as error:
         message = error.args[0] if error.args else str(error)
         print(f"stylelab: error: {message}", file=sys.stderr)

@@ -184,3 +184,12 @@ def test_asking_for_cuda_without_one_says_so(tmp_path, capsys):
     assert cli(["train-fast", "--style", "swirls", "--steps", "1", "--size", "32", "--device", "cuda",
                 "--out", str(tmp_path / "m.pt")]) == 2
     assert "--device cuda: this machine has no CUDA device" in capsys.readouterr().err
+
+
+def test_on_the_untouched_starter_stylize_says_what_to_implement(model_file, monkeypatch, capsys):
+    import starter.fast_transfer
+
+    monkeypatch.setattr("stylelab.fast.default_fast_impl", lambda: starter.fast_transfer)
+    assert cli(["stylize", "--model", str(model_file), "--content", "chelsea", "--size", "32"]) == 2
+    assert "transformer_net: write your code in starter/fast_transfer.py: it is not implemented yet" \
+        in capsys.readouterr().err
