@@ -1,7 +1,8 @@
 """Grading a class: 100 submissions with --workers 2, timed end to end.
 
 Issue 5's goal: under 2 minutes on a 2-core machine. The submissions mix
-correct, partial and untouched starter code, as a real class would. The peer
+correct, partial and untouched starter code in both exercise files, as a real
+class would. The peer
 measured in the same run is the floor every child pays once: a sandboxed
 `python -c "import torch"`; the design pays it once per submission, never per
 check (one child answers all of a submission's checks).
@@ -29,10 +30,12 @@ def make_class(folder, students):
     starter = (ROOT / "starter" / "style_transfer.py").read_text()
     partial = starter + "\n\n" + inspect.getsource(solutions.gram_matrix) + "\n\n" + inspect.getsource(
         solutions.content_loss)
+    fast = [(ROOT / tree / "fast_transfer.py").read_text() for tree in ("solutions", "starter")]
     for k in range(students):
         (folder / f"student{k:03d}").mkdir()
         text = (solution, partial, starter)[k % 3]
         (folder / f"student{k:03d}" / "style_transfer.py").write_text(text)
+        (folder / f"student{k:03d}" / "fast_transfer.py").write_text(fast[k % 2])
 
 
 def main():

@@ -360,18 +360,19 @@ def _prepare(exercise, inputs):
 
 
 def _modified(before, after):
-    """Names of inputs whose values changed."""
-    changed = []
-    for name, old in before.items():
-        new = after.get(name)
-        if new is None:
-            continue
-        if isinstance(old, dict):
-            old, new = [old[k] for k in sorted(old)], [new[k] for k in sorted(old)]
-        olds, news = (old, new) if isinstance(old, list) else ([old], [new])
-        if any(isinstance(o, torch.Tensor) and not torch.equal(o, n.detach()) for o, n in zip(olds, news)):
-            changed.append(name)
-    return changed
+    """Names of inputs whose values changed (entries removed, replaced or resized included)."""
+    return [name for name, old in before.items() if name in after and not _same(old, after[name])]
+
+
+def _same(old, new):
+    if isinstance(old, dict):
+        return isinstance(new, dict) and set(new) == set(old) and all(_same(old[k], new[k]) for k in old)
+    if isinstance(old, (list, tuple)):
+        return (isinstance(new, (list, tuple)) and len(new) == len(old)
+                and all(_same(o, n) for o, n in zip(old, new)))
+    if isinstance(old, torch.Tensor):
+        return isinstance(new, torch.Tensor) and torch.equal(old, new.detach())
+    return True  # numbers and settings are passed by value
 
 
 def describe_raised(name, message):

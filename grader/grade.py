@@ -140,25 +140,21 @@ def _fail_all(grade, reason, exercises=EXERCISES):
 def _grade_folder(grade, folder, context):
     source = folder / FILE_OF["tv_loss"]
     loops = loops_in_source(source.read_text(errors="replace"), "tv_loss") if source.is_file() else []
-    child, deadline = None, time.monotonic() + context.limits.submission_seconds
+    children, deadline = _Children(folder, context, grade), time.monotonic() + context.limits.submission_seconds
     for exercise in EXERCISES:
         if time.monotonic() > deadline:
             grade.status = "timeout"
             _fail_all(grade, f"not run: the submission used up its {context.limits.submission_seconds:g} s",
                       EXERCISES[EXERCISES.index(exercise):])
             break
-        if child is None:  # the first, or a fresh one after a timeout or crash
-            child, problem = _start(folder, context, grade)
-            if problem:
-                _fail_all(grade, problem, EXERCISES[EXERCISES.index(exercise):])
-                break
+        child, problem = children.get(FILE_OF[exercise])
         cases = [("public", context.public[exercise])] + [("hidden", c) for c in context.hidden[exercise]]
         results = []
         for kind, (inputs, expected, mistakes) in cases:
             if exercise == "tv_loss" and loops:
                 results.append((kind, False, LOOP_REASON.format(loops[0])))
                 continue
-            problem = _file_problem(child.hello["files"][FILE_OF[exercise]], exercise, grade)
+            problem = problem or _file_problem(child.hello["files"][FILE_OF[exercise]], exercise, grade)
             if problem:
                 results.append((kind, False, problem))
                 continue
@@ -169,25 +165,54 @@ def _grade_folder(grade, folder, context):
                           else f"the process {error}")
                 results.append((kind, False, reason))
                 grade.status = _status_of(reason) if grade.status == "graded" else grade.status
-                grade.output += child.printed()
-                child.close()
-                child = None  # the next exercise starts a fresh one; this one's other cases are skipped
+                children.drop(child)  # the next exercise starts a fresh one; this one's other cases are skipped
                 break
         _record(grade, exercise, results)
-    if child is not None:
-        grade.output += child.printed()
+    children.close()
+
+
+class _Children:
+    """A submission's sandboxed children: one for all its files, or one per file.
+
+    Files are imported together, in one child, to pay for torch once. If that
+    child dies or hangs while importing, each file gets a child of its own, so
+    a style_transfer.py that kills its process at import costs only its own
+    exercises, not those of a correct fast_transfer.py.
+    """
+
+    def __init__(self, folder, context, grade):
+        self.folder, self.context, self.grade = folder, context, grade
+        self.live, self.failed, self.one_each = {}, {}, False
+
+    def get(self, file):
+        """(child, None) for a child that has imported file, or (None, the reason there is none)."""
+        if file in self.failed:
+            return None, self.failed[file]
+        if file in self.live:
+            return self.live[file], None
+        files = (file,) if self.one_each else tuple(FILES)
+        try:
+            child = Child(self.folder, self.context.public_dir, self.context.limits, files)
+        except (Timeout, Crashed) as error:
+            if not self.one_each and len(files) > 1:
+                self.one_each = True
+                return self.get(file)
+            self.grade.status = "timeout" if isinstance(error, Timeout) else "crashed"
+            self.failed[file] = (f"could not import {file}: "
+                                 f"{'it timed out' if isinstance(error, Timeout) else f'the process {error}'}")
+            return None, self.failed[file]
+        self.grade.isolation = child.isolation
+        self.live.update({f: child for f in files})
+        return child, None
+
+    def drop(self, child):
+        self.grade.output += child.printed()
         child.close()
+        self.live = {f: c for f, c in self.live.items() if c is not child}
 
-
-def _start(folder, context, grade):
-    """A started child, or (None, reason) when the submission cannot even be imported."""
-    try:
-        child = Child(folder, context.public_dir, context.limits)
-    except (Timeout, Crashed) as error:
-        grade.status = "timeout" if isinstance(error, Timeout) else "crashed"
-        return None, f"could not start: {'importing it timed out' if isinstance(error, Timeout) else error}"
-    grade.isolation = child.isolation
-    return child, None
+    def close(self):
+        for child in set(self.live.values()):
+            self.drop(child)
 
 
 def _file_problem(report, exercise, grade):

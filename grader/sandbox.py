@@ -79,7 +79,7 @@ def _limit(limits):
     return apply
 
 
-def _command(student_dir, public_dir, scratch):
+def _command(student_dir, public_dir, scratch, files):
     """The child's command line: bwrap'd where possible, else plain Python in scratch."""
     python = [sys.executable, "-m", "grader.worker"]
     bwrap = bubblewrap()
@@ -87,7 +87,7 @@ def _command(student_dir, public_dir, scratch):
         shutil.copytree(student_dir, Path(scratch) / "submission")
         env = {"PYTHONPATH": str(public_dir), "HOME": str(scratch), "OMP_NUM_THREADS": "1",
                "PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
-        return python + [str(Path(scratch) / "submission")], env, "weaker"
+        return python + [str(Path(scratch) / "submission"), *files], env, "weaker"
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
             "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
             "--size", str(64 * 2 ** 20), "--tmpfs", "/tmp"]
@@ -101,16 +101,18 @@ def _command(student_dir, public_dir, scratch):
              "--chdir", "/tmp", "--setenv", "PYTHONPATH", "/grader-public", "--setenv", "HOME", "/tmp",
              "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "PATH", "/usr/bin:/bin",
              "--setenv", "PYTHONNOUSERSITE", "1", "--"]
-    return args + python + ["/submission"], None, "bubblewrap"
+    return args + python + ["/submission", *files], None, "bubblewrap"
 
 
 class Child:
-    """One sandboxed worker for one submission."""
+    """One sandboxed worker for one submission's files (by default all of them)."""
 
-    def __init__(self, student_dir, public_dir, limits=Limits()):
-        self.limits = limits
+    def __init__(self, student_dir, public_dir, limits=Limits(), files=None):
+        from grader.points import FILES
+
+        self.limits, self.files = limits, tuple(files or FILES)
         self.scratch = tempfile.mkdtemp(prefix="stylelab-child-")
-        command, env, self.isolation = _command(student_dir, public_dir, self.scratch)
+        command, env, self.isolation = _command(student_dir, public_dir, self.scratch, self.files)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, cwd=self.scratch, env=env,
                                         preexec_fn=_limit(limits), start_new_session=True)

@@ -203,7 +203,7 @@ def main(argv=None):
         print(f"stylelab: error: {error}: it is not implemented yet, and this command runs it",
               file=sys.stderr)
         return 2
-    except (ImageError, BackboneUnavailable, KeyError, ValueError, FileNotFoundError) as error:
+    except (ImageError, BackboneUnavailable, KeyError, ValueError, FileNotFoundError, ArithmeticError) as error:
         message = error.args[0] if error.args else str(error)
         print(f"stylelab: error: {message}", file=sys.stderr)
         return 2

@@ -174,9 +174,15 @@ class _Exported(nn.Module):
 
 
 def export_onnx(model, path, example_size=(256, 256)):
-    """Write model as ONNX: inputs image (1, 3, H, W) in [0, 1] with H, W multiples of 8,
-    and style_mix (1, S); output stylized (1, 3, H, W). Any H and W work at run time."""
+    """Write model as ONNX: inputs image (1, 3, H, W) in [0, 1] and style_mix (1, S); output
+    stylized (1, 3, H, W). H and W may change from call to call but must be multiples of 8:
+    pad other sizes first and crop after, as pad_to_multiple and stylize do."""
+    import importlib.util
     import warnings
+
+    if importlib.util.find_spec("onnx") is None:
+        raise ValueError("exporting to ONNX needs the onnx package: pip install onnx onnxruntime "
+                         "(stylelab's `deploy` extra)")
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

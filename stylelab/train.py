@@ -40,6 +40,7 @@ FAST_PRESET = dict(
     tv_weight=10 * 255.0 ** 2,
 )
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+MAX_MISSES = 100  # unreadable photos drawn in a row before a dataset is declared unusable
 
 
 class Preprocess(nn.Module):
@@ -77,7 +78,7 @@ class Photos:
     """
 
     def __init__(self, folder=None, size=256):
-        self.size = size
+        self.size, self.skipped = size, set()
         if folder is None:
             self.paths, self.cached = list(CONTENT_IMAGES), {}
         else:
@@ -102,11 +103,16 @@ class Photos:
 
     def crop(self, generator):
         """One (3, size, size) crop: shorter side rescaled to between 1 and 2 crop sizes."""
-        while True:
+        for _ in range(MAX_MISSES):
             index = int(torch.randint(len(self.paths), (1,), generator=generator))
             rgb = self._photo(index)
             if rgb is not None:
                 break
+            self.skipped.add(self.paths[index])
+        else:
+            raise ImageError(f"{MAX_MISSES} photos in a row could not be read ({len(self.skipped)} of "
+                             f"{len(self.paths)} files so far, e.g. {sorted(self.skipped)[0]}); "
+                             f"--dataset needs a folder of readable photos")
         scale = float(torch.empty(1).uniform_(1.0, 2.0, generator=generator))
         H, W = rgb.shape[-2:]
         short = max(self.size, round(self.size * scale))
@@ -165,7 +171,12 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         raise ValueError("give at least one style image (--style)")
     if size % 8:
         raise ValueError(f"--size {size} must be a multiple of 8 (the network halves it three times)")
+    if checkpoint_every < 1 or steps < 1:
+        raise ValueError(f"--steps ({steps}) and --checkpoint-every ({checkpoint_every}) must be at least 1")
     settings = {**FAST_PRESET, **weights}
+    if len(settings["style_weights"]) != len(settings["style_layers"]):
+        raise ValueError(f"{len(settings['style_layers'])} style layers but {len(settings['style_weights'])} "
+                         f"style weights; give one weight per layer")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: this machine has no CUDA device torch can use; "
@@ -233,6 +244,8 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         if step % checkpoint_every == 0 and step < steps:
             save_checkpoint()
     save_checkpoint()
+    if photos.skipped:
+        log(f"skipped {len(photos.skipped)} unreadable files of {len(photos.paths)} in {dataset}")
     training = dict(command=command, steps=steps, seconds=round(seconds, 1), device=str(device),
                     torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(config))
     net.eval()

@@ -193,3 +193,21 @@ def test_on_the_untouched_starter_stylize_says_what_to_implement(model_file, mon
     assert cli(["stylize", "--model", str(model_file), "--content", "chelsea", "--size", "32"]) == 2
     assert "transformer_net: write your code in starter/fast_transfer.py: it is not implemented yet" \
         in capsys.readouterr().err
+
+
+def test_a_folder_of_unreadable_files_is_refused_not_looped_on(tmp_path):
+    (tmp_path / "photos").mkdir()
+    for k in range(3):
+        (tmp_path / "photos" / f"lfs{k}.jpg").write_text("version https://git-lfs.github.com/spec/v1\n")
+    with pytest.raises(ImageError, match="100 photos in a row could not be read .3 of 3 files"):
+        train_fast(["swirls"], tmp_path / "photos", steps=1, size=32, out=tmp_path / "m.pt", **SMALL)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style-weights", "1000"], "5 style layers but 1 style weights"),
+    (["--checkpoint-every", "0"], "must be at least 1"),
+    (["--size", "30"], "--size 30 must be a multiple of 8"),
+])
+def test_train_fast_refuses_settings_it_cannot_use(args, message, tmp_path, capsys):
+    assert cli(["train-fast", "--style", "swirls", "--steps", "1", "--out", str(tmp_path / "m.pt"), *args]) == 2
+    assert message in capsys.readouterr().err

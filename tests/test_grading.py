@@ -19,8 +19,6 @@ SOLUTION = (ROOT / "solutions" / "style_transfer.py").read_text()
 STARTER = (ROOT / "starter" / "style_transfer.py").read_text()
 FAST_SOLUTION = (ROOT / "solutions" / "fast_transfer.py").read_text()
 # fast_transfer.py per student (the others hand in style_transfer.py only, and score 0 on its 16 points)
-FAST_FILES = {"correct": FAST_SOLUTION, "fast_only": FAST_SOLUTION,
-              "fast_broken": "def conv_layer(x, weight, bias:\n    return x\n"}
 needs_bwrap = pytest.mark.skipif(sandbox.bubblewrap() is None,
                                  reason="bubblewrap is not installed (.ci/run installs it)")
 
@@ -30,6 +28,16 @@ def override(source, body):
     return source + "\n\n" + textwrap.dedent(body)
 
 
+FAST_FILES = {"correct": FAST_SOLUTION, "fast_only": FAST_SOLUTION,
+              "fast_broken": "def conv_layer(x, weight, bias:\n    return x\n",
+              "exit_at_import": FAST_SOLUTION,
+              "pops_params": override(FAST_SOLUTION, """
+                  def residual_block(x, params, style_mix):
+                      params.pop("conv1.bias")
+                      return x
+                  """)}
+
+
 def submissions(kit):
     """{student: (style_transfer.py text or None, expected points, expected status)}."""
     secret = kit / "solutions" / "style_transfer.py"
@@ -37,6 +45,9 @@ def submissions(kit):
         "correct": (SOLUTION, 41, "graded"),
         "fast_only": (None, 16, "graded"),
         "fast_broken": (SOLUTION, 25, "syntax error"),
+        # its import kills the process: fast_transfer.py, in a child of its own, is still graded
+        "exit_at_import": ("import os\nos._exit(3)\n", 16, "crashed"),
+        "pops_params": (SOLUTION, 33, "graded"),  # residual_block, and transformer_net and train_step use it
         "partial": (override(STARTER, inspect.getsource(solutions.gram_matrix)
                              + "\n\n" + inspect.getsource(solutions.content_loss)), 5, "graded"),
         "empty": (None, 0, "missing file"),
@@ -170,6 +181,10 @@ def test_reasons_name_what_went_wrong(graded_class):
     assert reason("fast_only", "gram_matrix").startswith("no style_transfer.py in the submission")
     assert reason("fast_broken", "conv_layer").startswith("could not import fast_transfer.py: raised SyntaxError")
     assert reason("fast_broken", "gram_matrix") == "passed"
+    assert reason("exit_at_import", "gram_matrix") == \
+        "could not import style_transfer.py: the process exited with status 3 (sys.exit or os._exit?)"
+    assert reason("exit_at_import", "train_step") == "passed"
+    assert reason("pops_params", "residual_block").startswith("modified its input 'params' in place")
 
 
 @needs_bwrap
