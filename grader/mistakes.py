@@ -182,14 +182,14 @@ def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=Fa
 
 def _step(inputs, broken=None, losses_after=False):
     """The reference train_step through checks.call, with the optimizer broken as a student might."""
-    from grader.checks import _as_tensors, call
+    from grader.checks import PlainSGD, _as_tensors, call
 
     def student(params, optimizer, **rest):
         if broken:
             setattr(optimizer, broken, lambda *args, **kwargs: None)
         losses = fast.train_step(params, optimizer, **rest)
         if losses_after:
-            losses = fast.train_step(params, torch.optim.SGD(params.values(), lr=0.0), **rest)
+            losses = fast.train_step(params, PlainSGD(params.values(), lr=0.0), **rest)
         return losses
 
     return _as_tensors("train_step", call(student, "train_step", inputs), inputs)
