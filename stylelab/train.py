@@ -134,15 +134,13 @@ def style_name(source):
 
 
 def style_grams(loss_net, styles, style_size, device, impl):
-    """[(S, C, C) per style layer]: each style image's normalised Gram matrices."""
+    """[(S, C, C) per style layer]: each style image's normalised Gram matrices.
+
+    impl: the module of labs 1 and 2 (extract_features, gram_matrix)."""
     grams = []
     with torch.no_grad():
         for source in styles:
-            rgb = load_image(resolve_image(source), style_size).to(device)
-            x, feats = rgb, []
-            for module in loss_net.cnn:
-                x = module(x)
-                feats.append(x)
+            feats = impl.extract_features(load_image(resolve_image(source), style_size).to(device), loss_net.cnn)
             grams.append([impl.gram_matrix(feats[i]) for i in loss_net.style_layers])
     return [torch.cat(per_layer) for per_layer in zip(*grams)]
 

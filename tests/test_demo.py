@@ -149,6 +149,18 @@ def chromium(playwright):
               "--disable-component-update", "--disable-sync"])
 
 
+def screenshot_once_changed(page, selector, first, name, timeout):
+    """Wait until the image at selector shows something other than first, then save out/name."""
+    page.wait_for_function(
+        "([selector, first]) => { const img = document.querySelector(selector); "
+        "return img && img.src !== first; }", arg=[selector, first], timeout=timeout)
+    page.wait_for_timeout(500)
+    shot = Path("out") / name
+    shot.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    return shot
+
+
 def test_in_a_real_browser_the_painting_changes(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -165,13 +177,7 @@ def test_in_a_real_browser_the_painting_changes(server, tmp_path):
             painting = page.locator("#painting img")
             painting.first.wait_for(timeout=60_000)
             first = painting.first.get_attribute("src")
-            page.wait_for_function(
-                "first => { const img = document.querySelector('#painting img'); return img && img.src !== first; }",
-                arg=first, timeout=120_000)
-            page.wait_for_timeout(500)
-            shot = Path("out") / "demo_screenshot.png"
-            shot.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
+            shot = screenshot_once_changed(page, "#painting img", first, "demo_screenshot.png", 120_000)
         finally:
             browser.close()
     assert Image.open(shot).size[0] == 1400
@@ -222,13 +228,7 @@ def test_in_a_real_browser_the_fast_tab_follows_a_slider(server):
             number = page.locator(f"#mix-{second} input[type=number]")
             number.fill("1")
             number.press("Enter")
-            page.wait_for_function(
-                "first => { const img = document.querySelector('#fast-output img'); "
-                "return img && img.src !== first; }", arg=first, timeout=60_000)
-            page.wait_for_timeout(500)
-            shot = Path("out") / "demo_fast_screenshot.png"
-            shot.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
+            shot = screenshot_once_changed(page, "#fast-output img", first, "demo_fast_screenshot.png", 60_000)
         finally:
             browser.close()
     assert Image.open(shot).size[0] == 1400
