@@ -31,20 +31,26 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(__file__).resolve().parent / "reference" / "style_transfer_checks.pt"
 EXERCISES = tuple(POINTS)
 
-# Largest relative error that passes. The loop runs eight Adam steps in float32,
-# where summation order alone moves the last digits; the losses are one sum each.
-TOLERANCES = {"extract_features": 1e-5, "content_loss": 1e-5, "gram_matrix": 1e-5,
-              "style_loss": 1e-5, "tv_loss": 1e-5, "style_transfer": 1e-3,
-              "match_color": 1e-4, "luminance_only": 1e-4, "loss_landscape": 1e-5,
-              "conv_layer": 1e-4, "conditional_instance_norm": 1e-4, "residual_block": 1e-4,
-              "transformer_net": 1e-4, "perceptual_loss": 1e-5, "train_step": 1e-4}
-
-# The floor of the relative error's denominator. CS231n's 1e-8 suits losses and
-# features; for images in [0, 1] a floor of 1 makes it an absolute error, since
-# float32 rounding (about 1e-7) is a large *relative* error on a pixel of 1e-4.
-FLOORS = {"match_color": 1.0, "luminance_only": 1.0, "transformer_net": 1.0,
-          # activations of order 1 summed by oneDNN in its own order: about 1e-6 of noise each
-          "conv_layer": 1e-2, "conditional_instance_norm": 1e-2, "residual_block": 1e-2, "train_step": 1e-2}
+# Largest relative error that passes, and the floor of its denominator
+# (rel_error): below the floor, an entry's error is judged as an absolute error
+# of tolerance * floor, since float32 rounding is a large *relative* error on an
+# entry that cancels to almost nothing. Both come from measurement, not taste:
+# grader/numerics.py recomputes every check in float64, without oneDNN, on one
+# thread, channels-last and with deterministic algorithms, and each tolerance
+# sits at least 10x above the worst difference a correct answer showed there
+# and 10x below the nearest catalogued mistake (tests/test_numerics.py).
+#   scalar losses, summed once: CS231n's floor 1e-8, tolerance 1e-5;
+#   activations of order 1 through convolutions (float noise ~1e-5 near zero):
+#   floor 0.1, tolerance 1e-3; images in [0, 1]: floor 1 (an absolute error);
+#   the Adam loop and the loss grid add up many such sums: 1e-4.
+TOLERANCES = {"extract_features": 1e-3, "content_loss": 1e-5, "gram_matrix": 1e-3,
+              "style_loss": 1e-5, "tv_loss": 1e-5, "style_transfer": 1e-4,
+              "match_color": 1e-4, "luminance_only": 1e-4, "loss_landscape": 1e-4,
+              "conv_layer": 1e-3, "conditional_instance_norm": 1e-3, "residual_block": 1e-3,
+              "transformer_net": 1e-3, "perceptual_loss": 1e-5, "train_step": 1e-3}
+FLOORS = {"extract_features": 0.1, "gram_matrix": 0.1, "conv_layer": 0.1, "conditional_instance_norm": 0.1,
+          "residual_block": 0.1, "train_step": 0.1,
+          "match_color": 1.0, "luminance_only": 1.0, "transformer_net": 1.0}
 
 # Inputs an exercise is meant to change in place (the optimizer updates the parameters).
 MUTATES = {"train_step": ("params",)}
