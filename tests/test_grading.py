@@ -19,8 +19,6 @@ SOLUTION = (ROOT / "solutions" / "style_transfer.py").read_text()
 STARTER = (ROOT / "starter" / "style_transfer.py").read_text()
 FAST_SOLUTION = (ROOT / "solutions" / "fast_transfer.py").read_text()
 # fast_transfer.py per student (the others hand in style_transfer.py only, and score 0 on its 16 points)
-needs_bwrap = pytest.mark.skipif(sandbox.bubblewrap() is None,
-                                 reason="bubblewrap is not installed (.ci/run installs it)")
 
 
 def override(source, body):
@@ -121,7 +119,7 @@ def submissions(kit):
 
 
 @pytest.fixture(scope="module")
-def graded_class(tmp_path_factory):
+def graded_class(tmp_path_factory, bubblewrap):
     """Every submission above, graded together with --workers 2 through the CLI."""
     folder = tmp_path_factory.mktemp("class")
     kit_files = {p: p.read_bytes() for p in (ROOT / "solutions").glob("*.py")}
@@ -139,14 +137,13 @@ def graded_class(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     code = grader_main(["grade-class", str(folder), "--csv", str(out / "gradebook.csv"),
                         "--json-dir", str(out / "json"), "--feedback-dir", str(out / "feedback"),
-                        "--workers", "2", "--check-seconds", "3", "--loop-seconds", "8"])
+                        "--workers", "2", "--check-seconds", "15"])
     assert code == 0
     rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
     yield cases, rows, out, folder
     assert {p: p.read_bytes() for p in (ROOT / "solutions").glob("*.py")} == kit_files
 
 
-@needs_bwrap
 def test_every_student_gets_the_right_points_and_status(graded_class):
     cases, rows, _, _ = graded_class
     assert set(rows) == set(cases) | {"zipped"}
@@ -155,7 +152,6 @@ def test_every_student_gets_the_right_points_and_status(graded_class):
     assert (float(rows["zipped"]["total"]), rows["zipped"]["status"]) == (25, "graded")
 
 
-@needs_bwrap
 def test_reasons_name_what_went_wrong(graded_class):
     _, _, out, _ = graded_class
 
@@ -165,7 +161,7 @@ def test_reasons_name_what_went_wrong(graded_class):
 
     assert reason("syntax_error", "gram_matrix").startswith("could not import style_transfer.py: raised SyntaxError")
     assert "ModuleNotFoundError" in reason("import_error", "tv_loss")
-    assert reason("infinite_loop", "content_loss") == "timed out after 3 s"
+    assert reason("infinite_loop", "content_loss") == "timed out after 15 s"
     assert reason("infinite_loop", "content_loss", "hidden").startswith("not run")
     assert reason("sys_exit", "content_loss") == "raised SystemExit: 3"
     assert reason("os_exit", "extract_features") == "the process exited with status 7 (sys.exit or os._exit?)"
@@ -187,7 +183,6 @@ def test_reasons_name_what_went_wrong(graded_class):
     assert reason("pops_params", "residual_block").startswith("modified its input 'params' in place")
 
 
-@needs_bwrap
 def test_output_is_capped_and_nothing_escaped(graded_class):
     _, _, out, folder = graded_class
     flood = json.loads((out / "json" / "print_flood.json").read_text())["output"]
@@ -197,7 +192,6 @@ def test_output_is_capped_and_nothing_escaped(graded_class):
     assert (folder / "correct" / "style_transfer.py").read_text() == SOLUTION
 
 
-@needs_bwrap
 def test_gradescope_results_follow_the_documented_format(graded_class):
     _, _, out, _ = graded_class
     results = json.loads((out / "json" / "partial.json").read_text())
@@ -211,7 +205,6 @@ def test_gradescope_results_follow_the_documented_format(graded_class):
     assert sum(t["max_score"] for t in results["tests"]) == 41
 
 
-@needs_bwrap
 def test_feedback_teaches(graded_class):
     _, _, out, _ = graded_class
     text = (out / "feedback" / "monkeypatch.md").read_text()
@@ -231,11 +224,16 @@ def test_without_bubblewrap_isolation_is_weaker_and_says_so(tmp_path, monkeypatc
 def test_a_submission_that_outlives_its_time_is_cut_off(tmp_path):
     (tmp_path / "slow").mkdir()
     (tmp_path / "slow" / "style_transfer.py").write_text(override(SOLUTION, """
+        calls = []
+
         def extract_features(x, cnn):
             import time
-            time.sleep(2.5)
+            if not calls:  # the first call alone outlives the submission's time
+                calls.append(1)
+                time.sleep(8)
         """))
-    context = grade.Context.create(sandbox.Limits(check_seconds=10, submission_seconds=2))
+    # limits far from how long a check takes, so a busy machine cannot tip the result
+    context = grade.Context.create(sandbox.Limits(check_seconds=60, submission_seconds=6))
     try:
         result = grade.grade_submission(tmp_path / "slow", context)
     finally:
@@ -243,4 +241,4 @@ def test_a_submission_that_outlives_its_time_is_cut_off(tmp_path):
     assert result.status == "timeout"
     reasons = {c.exercise: c.reason for c in result.checks if c.kind == "public"}
     assert reasons["extract_features"] == "returned a NoneType; expected a list of tensors"
-    assert reasons["tv_loss"] == "not run: the submission used up its 2 s"
+    assert reasons["tv_loss"] == "not run: the submission used up its 6 s"
