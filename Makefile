@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # The venv is refreshed whenever pyproject.toml's dependencies change.
 STAMP := $(VENV)/.stylelab-deps-$(shell python3 tools/requirements.py --hash)
 
-.PHONY: venv demo test test-labs lab transfer stylize starter check-starter check reference bench examples clean
+.PHONY: venv demo test test-labs lab transfer stylize starter check-starter check reference bench examples floors clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,13 @@ bench: venv
 	$(PY) -m bench.bench_grading
 	$(PY) -m bench.bench_transfer
 	$(PY) -m bench.bench_fast
+
+# every dependency at its declared lower bound, in a venv of its own, then the suite
+FLOORS_VENV ?= $(HOME)/.cache/stylelab/floors
+floors:
+	python3 -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet $$(python3 tools/requirements.py --floors)
+	$(FLOORS_VENV)/bin/python -m pytest
 
 clean:
 	rm -rf out .pytest_cache

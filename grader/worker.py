@@ -16,6 +16,7 @@ import io
 import os
 import struct
 import sys
+import warnings
 
 import torch
 from torch import nn
@@ -80,7 +81,9 @@ def receive(stream):
     if len(header) < 8:
         raise EOFError
     (size,) = struct.unpack("<Q", header)
-    return torch.load(io.BytesIO(stream.read(size)), weights_only=True)
+    with warnings.catch_warnings():  # torch 2.1-2.3 warn about their own TypedStorage here
+        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+        return torch.load(io.BytesIO(stream.read(size)), weights_only=True)
 
 
 def _inputs(exercise, message):

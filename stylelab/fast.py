@@ -207,6 +207,7 @@ def export_onnx(model, path, example_size=(256, 256)):
     stylized (1, 3, H, W). H and W may change from call to call but must be multiples of 8:
     pad other sizes first and crop after, as pad_to_multiple and stylize do."""
     import importlib.util
+    import inspect
     import warnings
 
     if importlib.util.find_spec("onnx") is None:
@@ -216,11 +217,14 @@ def export_onnx(model, path, example_size=(256, 256)):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = torch.rand(1, 3, *example_size)
+    # torch 2.5 added a dynamo exporter (the default from 2.9) and the argument that
+    # picks it; before that, TorchScript's exporter was the only one: same file
+    choose = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its own deprecation
         torch.onnx.export(_Exported(model.net).eval(), (image, model.mix()), str(path),
                           input_names=["image", "style_mix"], output_names=["stylized"],
                           dynamic_axes={"image": {2: "height", 3: "width"},
                                         "stylized": {2: "height", 3: "width"}},
-                          opset_version=17, dynamo=False)
+                          opset_version=17, **choose)
     return path
