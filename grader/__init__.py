@@ -23,8 +23,8 @@ def check(exercise, impl=None):
     """
     import os
 
-    from grader.checks import EXERCISES, Result, check_function, load_functions
-    from grader.points import POINTS
+    from grader.checks import Result, check_function, load_functions
+    from grader.exercises import EXERCISE, EXERCISES
 
     impl = impl or os.environ.get("STYLELAB_IMPL", "starter")
 
@@ -34,7 +34,7 @@ def check(exercise, impl=None):
         return None
     function = exercise if callable(exercise) else load_functions(impl, [name])[name]
     result = (check_function(function, name) if callable(function)
-              else Result(name, False, function, max_points=POINTS[name]))
+              else Result(name, False, function, max_points=EXERCISE[name].points))
     print(result.line())
     print(f"  details: relative error {result.error:.2e}")
     return None

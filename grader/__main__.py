@@ -17,8 +17,8 @@ import math
 import os
 import sys
 
-from grader.checks import EXERCISES, check_functions, load_functions
-from grader.points import POINTS
+from grader.checks import check_functions, load_functions
+from grader.exercises import EXERCISE, EXERCISES
 
 
 def table(results):
@@ -80,12 +80,17 @@ def main(argv=None):
     functions = load_functions(args.impl, names)
     results = check_functions(functions)
     if args.hidden:
-        from grader.hidden import hidden_functions
-        from grader.points import split
+        try:
+            from grader.hidden import hidden_functions
+        except ImportError:  # the student release has neither the hidden cases nor solutions/
+            print("grader: --hidden runs the instructor's hidden checks, which are not part of the student "
+                  "release; your instructor runs them when grading", file=sys.stderr)
+            return 2
 
         # points divide between the public and the hidden checks, as in grade
         for public, hidden in zip(results, hidden_functions(functions)):
-            public.points = sum(split(public.max_points)[kind] for kind, result in
+            shares = EXERCISE[public.exercise].split()
+            public.points = sum(shares[kind] for kind, result in
                                 (("public", public), ("hidden", hidden)) if result.passed)
             if public.passed and not hidden.passed:
                 public.passed, public.reason = False, hidden.reason
@@ -115,7 +120,11 @@ def instructor(args):
             grade.write_outputs(result, args.json, args.feedback)
             print(grade_table(result))
             return 0
-        results = grade.grade_class(args.folder, context, args.workers)
+        try:
+            results = grade.grade_class(args.folder, context, args.workers)
+        except grade.DuplicateStudents as error:
+            print(f"grader: {error}", file=sys.stderr)
+            return 2
         grade.gradebook(results, args.csv)
         for result in results:
             grade.write_outputs(result, args.json_dir and f"{args.json_dir}/{result.student}.json",
@@ -137,10 +146,12 @@ def grade_table(result):
         mine = {c.kind: c for c in result.checks if c.exercise == exercise}
         hint = next((mine[k].reason for k in ("public", "hidden") if not mine[k].passed), "")
         rows.append((exercise, mine["public"].verdict, mine["hidden"].verdict,
-                     f"{result.points(exercise):g}/{POINTS[exercise]}", hint))
+                     f"{result.points(exercise):g}/{EXERCISE[exercise].points}", hint))
     isolation = result.isolation or "none"
     if isolation == "weaker":
-        isolation += " (bubblewrap missing: resource limits and a temporary directory only)"
+        from grader.sandbox import weaker_description
+
+        isolation += f" ({weaker_description()})"
     return _format(rows, f"total: {result.score:g}/{result.max_score} points; status: {result.status}; "
                          f"sandbox: {isolation}")
 

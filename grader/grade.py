@@ -2,32 +2,48 @@
 
 A submission is a folder or a .zip holding the student's copies of the starter
 files (style_transfer.py, fast_transfer.py; a missing one scores 0 for its
-exercises). Each runs in a sandboxed child (sandbox.py); the
-checks' inputs go in, the results come back, and they are judged here against
-the public reference and the hidden cases, which the child never sees. Every
-student gets a grade, whatever their code does: a status says whether it was
-graded normally or hit a syntax error, an import error, a timeout or a crash.
+exercises). Each runs in a sandboxed child (sandbox.py); the checks' inputs go
+in, the results come back as hostile data, and they are judged here against
+the public reference and the hidden cases, which the child never sees.
+
+Every student gets a row, whatever their code or their archive does: a status
+says whether it was graded normally or hit a syntax error, an import error, a
+timeout, a crash, a bad archive or a bad file name. Judging one check never
+raises out of it, grading one student never raises out of their row, and
+every wait has a deadline: the per-check clocks, and the per-submission clock,
+which kills the child in the middle of a check.
 
 An exercise's points are split between its public check and its hidden
-checks (points.HIDDEN_SHARE), so the public part a student saw pass is theirs.
+checks (exercises.HIDDEN_SHARE), so the public part a student saw pass is theirs.
 """
 
 import csv
 import json
 import math
+import os
+import re
 import shutil
+import stat
 import tempfile
 import time
+import traceback
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.checks import EXERCISES, LOOP_REASON, describe_raised, judge, load_reference, loops_in_source, snapshot
-from grader.points import FILE_OF, FILES, POINTS, split
-from grader.sandbox import Child, Crashed, Limits, Timeout, public_grader
+from grader import protocol
+from grader.checks import LOOP_REASON, describe_raised, judge, load_reference, loops_in_source, snapshot
+from grader.exercises import EXERCISE, EXERCISES, FILES, TOTAL_POINTS
+from grader.sandbox import Child, Crashed, Limits, Timeout, public_grader, weaker_description
 
-MAX_UNZIPPED = 20 * 2 ** 20
+MAX_FILE = 2 * 2 ** 20  # bytes of one exercise file: a few thousand lines is already long
+MAX_ENTRIES = 10_000  # files and folders looked at in one submission
+MAX_DEPTH = 12  # folders deep
+
+
+class DuplicateStudents(Exception):
+    """Two submissions in a class folder name the same student."""
 
 
 @dataclass
@@ -47,11 +63,12 @@ class Check:
 @dataclass
 class Grade:
     student: str
-    status: str = "graded"  # or: missing file, syntax error, import error, timeout, crashed
+    status: str = "graded"  # or: missing file, syntax error, import error, timeout, crashed, bad archive, ...
     checks: list = field(default_factory=list)
     output: str = ""
     isolation: str = ""
     seconds: float = 0.0
+    refused: list = field(default_factory=list)  # files of the submission not taken, with why
 
     @property
     def score(self):
@@ -59,7 +76,7 @@ class Grade:
 
     @property
     def max_score(self):
-        return sum(POINTS.values())
+        return TOTAL_POINTS
 
     def points(self, exercise):
         return sum(c.score for c in self.checks if c.exercise == exercise)
@@ -90,85 +107,213 @@ class Context:
         shutil.rmtree(self.public_dir, ignore_errors=True)
 
 
+# --- submissions: folders and archives, as hostile as their code ---------------------------------
+
+class BadArchive(Exception):
+    """The archive cannot be read: the one-line reason."""
+
+
+def student_id(path):
+    """(the student's id from a submission's name, or None if the name is not clean text)."""
+    raw = os.fsencode(Path(path).name)
+    if raw.endswith(b".zip") and not Path(path).is_dir():
+        raw = raw[:-4]
+    text = raw.decode("utf-8", errors="backslashreplace")
+    clean = "".join(c if c.isprintable() and c != "/" else f"\\x{ord(c):02x}" for c in text)
+    return clean, (None if clean == text and raw == text.encode() else "bad file name")
+
+
 def unpack(submission, into):
-    """Copy a folder's or a zip's files into `into`; returns the folder holding the exercise files, or None."""
+    """Copy the exercise files of a folder or zip into `into`; returns the files refused, with why.
+
+    Only regular files are taken, each at most MAX_FILE bytes (counted while
+    reading, not from the archive's own header); for each exercise file the
+    shallowest copy wins. Symbolic links, devices, encrypted or oversize
+    members are refused. Raises BadArchive for an archive that cannot be read.
+    """
     submission, into = Path(submission), Path(into)
+    into.mkdir(parents=True, exist_ok=True)
+    if submission.is_symlink():
+        return [f"{submission.name}: a symbolic link, not a submission"]
     if submission.is_dir():
-        shutil.copytree(submission, into, dirs_exist_ok=True, symlinks=False,
-                        ignore=shutil.ignore_patterns("__pycache__", ".*"))
-    elif zipfile.is_zipfile(submission):
-        with zipfile.ZipFile(submission) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if sum(m.file_size for m in members) > MAX_UNZIPPED:
-                return None
-            for member in members:
-                target = (into / member.filename).resolve()
-                # no absolute paths, no ../ escapes, no symlinks (zip-slip)
-                if not str(target).startswith(str(into.resolve()) + "/") or (member.external_attr >> 28) == 0xA:
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(archive.read(member))
-    found = sorted((p for file in FILES for p in into.rglob(file) if p.is_file()), key=lambda p: len(p.parts))
-    return found[0].parent if found else None
+        return _unpack_folder(submission, into)
+    return _unpack_zip(submission, into)
 
 
-def _status_of(reason):
-    return "timeout" if "timed out" in reason else "crashed"
+def _unpack_folder(folder, into):
+    found, refused, seen = {}, [], 0
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        depth = len(Path(top).relative_to(folder).parts)
+        seen += len(dirs) + len(files)
+        if seen > MAX_ENTRIES or depth >= MAX_DEPTH:
+            refused.append(f"{_shown(Path(top).relative_to(folder))}: too many files or folders; the rest was "
+                           f"not looked at")
+            dirs.clear()
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__")))
+        for name in sorted(set(files) & set(FILES)):
+            path = Path(top) / name
+            where = _shown(path.relative_to(folder))
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISREG(mode):
+                refused.append(f"{where}: {'a symbolic link' if stat.S_ISLNK(mode) else 'not a regular file'}; "
+                               f"hand in the file itself")
+            elif name not in found or depth < found[name][0]:
+                found[name] = (depth, path)
+    for name, (_, path) in found.items():
+        try:
+            with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as source:
+                data = source.read(MAX_FILE + 1)
+        except OSError as error:
+            refused.append(f"{name}: could not be read ({error.strerror})")
+            continue
+        if len(data) > MAX_FILE:
+            refused.append(f"{name}: larger than {MAX_FILE // 2 ** 20} MiB")
+            continue
+        (into / name).write_bytes(data)
+    return refused
 
+
+def _unpack_zip(path, into):
+    try:
+        archive = zipfile.ZipFile(path)
+    except Exception as error:  # not a zip, truncated, a folder of the wrong kind...
+        raise BadArchive(f"{path.name} is not a readable zip archive ({type(error).__name__})") from None
+    found, refused = {}, []
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_ENTRIES:
+            raise BadArchive(f"{path.name} holds {len(members)} entries")
+        for member in members:
+            name = member.filename.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+            if name not in FILES or member.is_dir():
+                continue
+            kind = stat.S_IFMT(member.external_attr >> 16)
+            depth = member.filename.count("/")
+            where = _shown(member.filename)
+            if kind not in (0, stat.S_IFREG):
+                refused.append(f"{where}: {'a symbolic link' if kind == stat.S_IFLNK else 'not a regular file'}; "
+                               f"hand in the file itself")
+            elif member.flag_bits & 0x1:
+                refused.append(f"{where}: encrypted; hand in an archive without a password")
+            elif name not in found or depth < found[name][0]:
+                found[name] = (depth, member)
+        for name, (_, member) in found.items():
+            try:
+                with archive.open(member) as source:
+                    data = source.read(MAX_FILE + 1)
+            except Exception as error:  # a bad CRC, an unsupported compression method, a truncated stream
+                raise BadArchive(f"{_shown(member.filename)} in {path.name} cannot be read "
+                                 f"({type(error).__name__}: {str(error)[:80]})") from None
+            if len(data) > MAX_FILE:
+                refused.append(f"{_shown(member.filename)}: larger than {MAX_FILE // 2 ** 20} MiB")
+                continue
+            (into / name).write_bytes(data)
+    return refused
+
+
+def _shown(name):
+    """A file name from a submission, as text that is safe to show: printable, at most 120 characters."""
+    text = str(name)
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 120 else text[:60] + "..." + text[-57:]
+
+
+# --- grading ---------------------------------------------------------------------------------
 
 def grade_submission(submission, context, student=None):
-    """Grade one submission: every exercise, public and hidden, in one sandboxed child."""
+    """Grade one submission: every exercise, public and hidden, in one sandboxed child; never raises."""
     start = time.monotonic()
-    grade = Grade(student or Path(submission).name.removesuffix(".zip"))
-    with tempfile.TemporaryDirectory(prefix="stylelab-submission-") as tmp:
-        folder = unpack(submission, Path(tmp) / "files") if Path(submission).exists() else None
-        if folder is None:
-            grade.status = "missing file"
-            _fail_all(grade, f"no {' or '.join(FILES)} in the submission: it counts as not implemented")
-        else:
-            _grade_folder(grade, folder, context)
+    name, problem = student_id(submission)
+    grade = Grade(student or name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="stylelab-submission-") as tmp:
+            _grade_unpacked(grade, submission, Path(tmp) / "files", context)
+    except Exception:  # a bug of the grader's own: this student's row says so, the class goes on
+        grade.status, grade.checks = "grader error", []
+        _fail_all(grade, "the grader failed on this submission; your instructor has the details")
+        grade.output = traceback.format_exc(limit=5)
+    if problem and grade.status == "graded":
+        grade.status = problem
     grade.seconds = time.monotonic() - start
     return grade
 
 
+def _grade_unpacked(grade, submission, folder, context):
+    if not Path(submission).exists():
+        grade.status = "missing file"
+        _fail_all(grade, f"no {' or '.join(FILES)} in the submission: it counts as not implemented")
+        return
+    try:
+        grade.refused = unpack(submission, folder)
+    except BadArchive as error:
+        grade.status = "bad archive"
+        _fail_all(grade, f"{error}: it counts as not implemented")
+        return
+    if not any((folder / file).is_file() for file in FILES):
+        grade.status = "missing file"
+        why = f" ({grade.refused[0]})" if grade.refused else ""
+        _fail_all(grade, f"no {' or '.join(FILES)} in the submission{why}: it counts as not implemented")
+        return
+    _grade_folder(grade, folder, context)
+
+
 def _fail_all(grade, reason, exercises=EXERCISES):
     for exercise in exercises:
-        for kind in ("public", "hidden"):
-            grade.checks.append(Check(exercise, kind, False, reason, 0.0, split(POINTS[exercise])[kind]))
+        for kind, share in EXERCISE[exercise].split().items():
+            grade.checks.append(Check(exercise, kind, False, reason, 0.0, share))
 
 
 def _grade_folder(grade, folder, context):
-    source = folder / FILE_OF["tv_loss"]
+    source = folder / EXERCISE["tv_loss"].file
     loops = loops_in_source(source.read_text(errors="replace"), "tv_loss") if source.is_file() else []
-    children, deadline = _Children(folder, context, grade), time.monotonic() + context.limits.submission_seconds
-    for exercise in EXERCISES:
-        if time.monotonic() > deadline:
-            grade.status = "timeout"
-            _fail_all(grade, f"not run: the submission used up its {context.limits.submission_seconds:g} s",
-                      EXERCISES[EXERCISES.index(exercise):])
-            break
-        child, problem = children.get(FILE_OF[exercise])
-        cases = [("public", context.public[exercise])] + [("hidden", c) for c in context.hidden[exercise]]
-        results = []
-        for kind, (inputs, expected, mistakes) in cases:
-            if exercise == "tv_loss" and loops:
-                results.append((kind, False, LOOP_REASON.format(loops[0])))
-                continue
-            problem = problem or _file_problem(child.hello["files"][FILE_OF[exercise]], exercise, grade)
-            if problem:
-                results.append((kind, False, problem))
-                continue
-            try:
-                results.append((kind, *_run(child, exercise, inputs, expected, mistakes, context.limits)))
-            except (Timeout, Crashed) as error:
-                reason = (f"timed out after {_seconds(exercise, context.limits):g} s" if isinstance(error, Timeout)
-                          else f"the process {error}")
-                results.append((kind, False, reason))
-                grade.status = _status_of(reason) if grade.status == "graded" else grade.status
-                children.drop(child)  # the next exercise starts a fresh one; this one's other cases are skipped
+    limits = context.limits
+    deadline = time.monotonic() + limits.submission_seconds
+    children = _Children(folder, context, grade, deadline)
+    try:
+        for exercise in EXERCISES:
+            if time.monotonic() > deadline:
+                grade.status = "timeout"
+                _fail_all(grade, f"not run: the submission used up its {limits.submission_seconds:g} s",
+                          EXERCISES[EXERCISES.index(exercise):])
                 break
-        _record(grade, exercise, results)
-    children.close()
+            _record(grade, exercise, _run_exercise(grade, exercise, children, context, loops, deadline))
+    finally:
+        children.close()
+
+
+def _run_exercise(grade, exercise, children, context, loops, deadline):
+    """[(kind, passed, reason)] for the public case and each hidden case of one exercise."""
+    limits = context.limits
+    child, problem = children.get(EXERCISE[exercise].file)
+    cases = [("public", context.public[exercise])] + [("hidden", c) for c in context.hidden[exercise]]
+    results = []
+    for kind, (inputs, expected, mistakes) in cases:
+        if exercise == "tv_loss" and loops:
+            results.append((kind, False, LOOP_REASON.format(loops[0])))
+            continue
+        problem = problem or _file_problem(child.hello["files"][EXERCISE[exercise].file], exercise, grade)
+        if problem:
+            results.append((kind, False, problem))
+            continue
+        seconds = limits.loop_seconds if EXERCISE[exercise].kind == "loop" else limits.check_seconds
+        check_deadline = min(time.monotonic() + seconds, deadline)
+        try:
+            results.append((kind, *_run(child, exercise, inputs, expected, mistakes, check_deadline)))
+        except (Timeout, Crashed, protocol.Invalid) as error:
+            if isinstance(error, Timeout):
+                reason = (f"timed out after {seconds:g} s" if check_deadline < deadline
+                          else f"timed out: the submission used up its {limits.submission_seconds:g} s")
+                status = "timeout"
+            elif isinstance(error, Crashed):
+                reason, status = f"the process {error}", "crashed"
+            else:
+                reason, status = f"sent the grader something it cannot read: {error}", "crashed"
+            results.append((kind, False, reason))
+            grade.status = status if grade.status == "graded" else grade.status
+            children.drop(child)  # the next exercise starts a fresh one; this one's other cases are skipped
+            break
+    return results
 
 
 class _Children:
@@ -180,8 +325,8 @@ class _Children:
     exercises, not those of a correct fast_transfer.py.
     """
 
-    def __init__(self, folder, context, grade):
-        self.folder, self.context, self.grade = folder, context, grade
+    def __init__(self, folder, context, grade, deadline):
+        self.folder, self.context, self.grade, self.deadline = folder, context, grade, deadline
         self.live, self.failed, self.one_each = {}, {}, False
 
     def get(self, file):
@@ -190,24 +335,26 @@ class _Children:
             return None, self.failed[file]
         if file in self.live:
             return self.live[file], None
-        files = (file,) if self.one_each else tuple(FILES)
+        files = (file,) if self.one_each else FILES
         try:
-            child = Child(self.folder, self.context.public_dir, self.context.limits, files)
-        except (Timeout, Crashed) as error:
+            child = Child(self.folder, self.context.public_dir, self.context.limits, files, self.deadline)
+        except (Timeout, Crashed, protocol.Invalid) as error:
+            self.grade.output += getattr(error, "printed", "")
             if not self.one_each and len(files) > 1:
                 self.one_each = True
                 return self.get(file)
             self.grade.status = "timeout" if isinstance(error, Timeout) else "crashed"
-            self.failed[file] = (f"could not import {file}: "
-                                 f"{'it timed out' if isinstance(error, Timeout) else f'the process {error}'}")
+            why = {Timeout: "it timed out", Crashed: f"the process {error}"}.get(
+                type(error), f"it sent the grader something it cannot read: {error}")
+            self.failed[file] = f"could not import {file}: {why}"
             return None, self.failed[file]
         self.grade.isolation = child.isolation
         self.live.update({f: child for f in files})
         return child, None
 
     def drop(self, child):
+        child.close()  # first: what it printed is all read once it is gone
         self.grade.output += child.printed()
-        child.close()
         self.live = {f: c for f, c in self.live.items() if c is not child}
 
     def close(self):
@@ -217,7 +364,7 @@ class _Children:
 
 def _file_problem(report, exercise, grade):
     """Why an exercise cannot be run, from the child's report on its file; None if it can."""
-    file = FILE_OF[exercise]
+    file = EXERCISE[exercise].file
     if report.get("missing"):
         return f"no {file} in the submission: it counts as not implemented"
     if not report["loaded"]:
@@ -231,37 +378,44 @@ def _file_problem(report, exercise, grade):
     return None
 
 
-def _seconds(exercise, limits):
-    return limits.loop_seconds if exercise == "style_transfer" else limits.check_seconds
-
-
-def _run(child, exercise, inputs, expected, mistakes, limits):
-    from grader.checks import _prepare
-
-    reply = child.run(exercise, inputs, _seconds(exercise, limits))
+def _run(child, exercise, inputs, expected, mistakes, deadline):
+    reply = child.run(exercise, inputs, deadline)
     if "raised" in reply:
         return False, describe_raised(reply["raised"], reply["message"])
-    before = snapshot(_prepare(exercise, inputs))
-    passed, reason, _ = judge(exercise, reply["result"], before, reply["inputs_after"], expected, mistakes)
+    passed, reason, _ = judge(exercise, reply["result"], snapshot(inputs), reply["inputs_after"], expected,
+                              mistakes, reply["grads"])
     return passed, reason
 
 
 def _record(grade, exercise, results):
-    shares = split(POINTS[exercise])
-    for kind in ("public", "hidden"):
+    for kind, share in EXERCISE[exercise].split().items():
         mine = [r for r in results if r[0] == kind]
         failed = next((r for r in mine if not r[1]), None)
         passed = bool(mine) and failed is None
         reason = "" if passed else (failed[2] if failed else "not run: an earlier check of this exercise "
                                                              "timed out or crashed")
-        grade.checks.append(Check(exercise, kind, passed, reason, shares[kind] if passed else 0.0, shares[kind]))
+        grade.checks.append(Check(exercise, kind, passed, reason, share if passed else 0.0, share))
+
+
+def submissions(folder):
+    """{student id: path} for every folder or .zip in a class folder; DuplicateStudents if two share an id."""
+    found = {}
+    for path in sorted(Path(folder).iterdir()):
+        if not (path.is_dir() or path.suffix == ".zip") or path.name.startswith("."):
+            continue
+        student, _ = student_id(path)
+        if student in found:
+            raise DuplicateStudents(f"two submissions are named {student!r}: {found[student].name} and "
+                                    f"{path.name}; keep one of them")
+        found[student] = path
+    return found
 
 
 def grade_class(folder, context, workers=2):
-    """Grade every folder or .zip in folder, named by student id; returns the grades, sorted."""
-    entries = sorted(p for p in Path(folder).iterdir() if p.is_dir() or p.suffix == ".zip")
+    """Grade every folder or .zip in folder, named by student id; returns the grades, sorted by id."""
+    entries = submissions(folder)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(lambda p: grade_submission(p, context), entries))
+        return list(pool.map(lambda item: grade_submission(item[1], context, item[0]), entries.items()))
 
 
 # --- outputs -----------------------------------------------------------------------
@@ -279,7 +433,9 @@ def gradescope(grade):
         })
     output = f"status: {grade.status}; sandbox: {grade.isolation or 'none'}"
     if grade.isolation == "weaker":
-        output += " (bubblewrap missing: resource limits and a temporary directory only)"
+        output += f" ({weaker_description()})"
+    if grade.refused:
+        output += "\n\nFiles not taken from your submission:\n" + "\n".join(f"- {r}" for r in grade.refused)
     if grade.output:
         output += "\n\nYour code printed:\n" + grade.output
     return {"score": round(grade.score, 4), "execution_time": round(grade.seconds, 2),
@@ -287,14 +443,15 @@ def gradescope(grade):
 
 
 def feedback(grade):
-    """Markdown feedback for one student, with the checks' teaching hints."""
-    lines = [f"# Style transfer: feedback for {grade.student}", "",
+    """Markdown feedback for one student, with the checks' teaching hints; the student's text is quoted safely."""
+    lines = [f"# Style transfer: feedback for {_markdown_text(grade.student)}", "",
              f"Score: **{_fmt(grade.score)} / {grade.max_score}** (status: {grade.status})", "",
              "| exercise | public | hidden | points |", "|---|---|---|---|"]
     for exercise in EXERCISES:
         mine = {c.kind: c for c in grade.checks if c.exercise == exercise}
         cells = ["pass" if mine[k].passed else "fail" for k in ("public", "hidden")]
-        lines.append(f"| {exercise} | {cells[0]} | {cells[1]} | {_fmt(grade.points(exercise))} / {POINTS[exercise]} |")
+        lines.append(f"| {exercise} | {cells[0]} | {cells[1]} | {_fmt(grade.points(exercise))} / "
+                     f"{EXERCISE[exercise].points} |")
     hints = [(c.exercise, c.kind, c.reason) for c in grade.checks if not c.passed]
     if hints:
         lines += ["", "## What to look at", ""]
@@ -302,30 +459,52 @@ def feedback(grade):
         for exercise, kind, reason in hints:
             if (exercise, reason) not in seen:
                 seen.add((exercise, reason))
-                lines.append(f"- **{exercise}** ({kind} check): {reason}")
+                lines.append(f"- **{exercise}** ({kind} check): {_markdown_text(reason)}")
+    if grade.refused:
+        lines += ["", "## Files not taken from your submission", ""]
+        lines += [f"- {_markdown_text(r)}" for r in grade.refused]
     if grade.output:
-        lines += ["", "## What your code printed (cut)", "", "```", grade.output.strip(), "```"]
+        lines += ["", "## What your code printed (cut)", "", *_fenced(grade.output.strip())]
     return "\n".join(lines) + "\n"
+
+
+def _fenced(text):
+    """text in a code fence longer than any run of backticks inside it, so it cannot close the fence."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, text, fence]
+
+
+def _markdown_text(text):
+    """One line of a student's text (an id, a message) with Markdown's active characters escaped."""
+    text = " ".join(str(text).split())
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", text)
 
 
 def _fmt(value):
     return f"{value:g}" if not math.isnan(value) else "-"
 
 
+def _cell(value):
+    """A CSV cell a spreadsheet shows as text: formulas (=, +, -, @, tab, CR) are defused with a quote."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def gradebook(grades, path):
     """One CSV row per student: status, points per exercise, total."""
-    with open(path, "w", newline="") as file:
+    with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["student", "status", *EXERCISES, "total", "max"])
         for grade in grades:
-            writer.writerow([grade.student, grade.status, *(_fmt(grade.points(e)) for e in EXERCISES),
+            writer.writerow([_cell(grade.student), grade.status, *(_fmt(grade.points(e)) for e in EXERCISES),
                              _fmt(grade.score), grade.max_score])
 
 
 def write_outputs(grade, json_path=None, feedback_path=None):
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(gradescope(grade), indent=2))
+        Path(json_path).write_text(json.dumps(gradescope(grade), indent=2), encoding="utf-8")
     if feedback_path:
         Path(feedback_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(feedback_path).write_text(feedback(grade))
+        Path(feedback_path).write_text(feedback(grade), encoding="utf-8")

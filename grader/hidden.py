@@ -6,7 +6,8 @@ file passes the public check and fails here. Nothing of this module goes to
 students: it imports the solutions.
 """
 
-from grader.checks import EXERCISES, POINTS, Result, run_case
+from grader.checks import Result, run_case
+from grader.exercises import EXERCISE
 from grader.make_reference import case
 
 # (seed, variant) pairs: variant 1 and 2 change shapes, seeds change values
@@ -19,11 +20,11 @@ def hidden_check(function, exercise):
         inputs, expected, mistakes = case(exercise, seed, variant)
         passed, reason, error = run_case(function, exercise, inputs, expected, mistakes)
         if not passed:
-            return Result(exercise, False, f"hidden check: {reason}", error, 0, POINTS[exercise])
-    return Result(exercise, True, "", error, POINTS[exercise], POINTS[exercise])
+            return Result(exercise, False, f"hidden check: {reason}", error, 0, EXERCISE[exercise].points)
+    return Result(exercise, True, "", error, EXERCISE[exercise].points, EXERCISE[exercise].points)
 
 
 def hidden_functions(functions):
     """Hidden results for {exercise: function or reason}, as checks.load_functions gives them."""
-    return [hidden_check(f, e) if callable(f) else Result(e, False, f, max_points=POINTS[e])
+    return [hidden_check(f, e) if callable(f) else Result(e, False, f, max_points=EXERCISE[e].points)
             for e, f in functions.items()]

@@ -16,11 +16,11 @@ import sys
 
 import torch
 
+from grader import protocol
 from grader.cases import build
-from grader.checks import (EXERCISES, FLOORS, REFERENCE, TOLERANCES, _as_tensors, _prepare, call, load_reference,
-                           rel_error)
+from grader.checks import REFERENCE, as_tensors, compare, evaluate, load_reference
+from grader.exercises import EXERCISE, EXERCISES
 from grader.mistakes import MISTAKES
-from grader.points import FILE_OF
 from solutions import fast_transfer, style_transfer
 
 solutions = {"style_transfer.py": style_transfer, "fast_transfer.py": fast_transfer}
@@ -28,27 +28,43 @@ solutions = {"style_transfer.py": style_transfer, "fast_transfer.py": fast_trans
 
 def solution(exercise):
     """The reference implementation of one exercise."""
-    return getattr(solutions[FILE_OF[exercise]], exercise)
+    return getattr(solutions[EXERCISE[exercise].file], exercise)
 
 
 def case(exercise, seed=0, variant=0):
-    """(inputs, expected, mistakes) for one exercise, computed from solutions/."""
+    """(inputs, expected, mistakes) for one exercise, computed from solutions/.
+
+    expected and each mistake are lists of tensors in the form a check
+    compares (checks.as_tensors), a loss's gradients included.
+    """
     inputs = build(exercise, seed, variant)
-    args = _prepare(exercise, inputs)  # as a student's function gets them
-    with torch.random.fork_rng():
-        expected = _as_tensors(exercise, call(solution(exercise), exercise, args), args)
-        mistakes = {}
-        for key, wrong in MISTAKES[exercise].items():
-            try:  # on fresh inputs: train_step updates its params in place
-                mistakes[key] = _detached(wrong(_prepare(exercise, inputs)))
-            except RuntimeError:  # this mistake cannot even run on these inputs
-                pass
+    raw, grads, args = evaluate(solution(exercise), exercise, inputs)
+    expected = as_tensors(exercise, raw, args, grads)
+    mistakes = {}
+    for key, wrong in MISTAKES[exercise].items():
+        try:  # on fresh inputs: train_step updates its params in place
+            mistakes[key] = mistake_output(exercise, wrong, inputs)
+        except RuntimeError:  # this mistake cannot even run on these inputs
+            pass
     return inputs, _detached(expected), mistakes
 
 
+def mistake_output(exercise, wrong, inputs):
+    """What a catalogued mistake returns on inputs, in the compared form, a loss's gradients included."""
+    record = EXERCISE[exercise]
+    args = protocol.prepare(record, inputs)
+    with torch.random.fork_rng():
+        out = wrong(args)
+    out = [out] if isinstance(out, torch.Tensor) else list(out)
+    if record.kind in ("loss", "losses"):
+        total = out[-1] if record.kind == "loss" else {"total": out[-1]}
+        out += protocol.gradients(record, total, args)
+    return _detached(out)
+
+
 def _detached(tensors):
-    """A tensor or list of tensors -> a list of detached tensors."""
-    return [t.detach() for t in ([tensors] if isinstance(tensors, torch.Tensor) else tensors)]
+    """A list of tensors -> a list of detached tensors."""
+    return [t.detach() for t in tensors]
 
 
 def generate():
@@ -71,7 +87,7 @@ def differences(stored, committed):
     """
     problems = []
 
-    def walk(a, b, where, exercise):
+    def walk(a, b, where, exercise, position=0):
         if isinstance(a, dict) and isinstance(b, dict):
             if set(a) != set(b):
                 problems.append(f"{where}: keys {sorted(map(str, a))} != {sorted(map(str, b))}")
@@ -81,15 +97,16 @@ def differences(stored, committed):
             if len(a) != len(b):
                 problems.append(f"{where}: length {len(a)} != {len(b)}")
             for k, (x, y) in enumerate(zip(a, b)):
-                walk(x, y, f"{where}/{k}", exercise)
+                walk(x, y, f"{where}/{k}", exercise, k)
         elif isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
             if a.shape != b.shape or a.dtype != b.dtype:
                 problems.append(f"{where}: {a.dtype} {tuple(a.shape)} != {b.dtype} {tuple(b.shape)}")
             elif not a.is_floating_point():
                 if not torch.equal(a, b):
                     problems.append(f"{where}: integers differ")
-            elif (error := rel_error(a, b, FLOORS.get(exercise, 1e-8))) > TOLERANCES[exercise]:
-                problems.append(f"{where}: relative error {error:.1e}, above the check's {TOLERANCES[exercise]:g}")
+            elif (error := compare(exercise, [a], [b], position)) > EXERCISE[exercise].tolerance:
+                problems.append(f"{where}: relative error {error:.1e}, above the check's "
+                                f"{EXERCISE[exercise].tolerance:g}")
         elif a != b:
             problems.append(f"{where}: {a!r} != {b!r}")
 

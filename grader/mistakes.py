@@ -182,7 +182,9 @@ def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=Fa
 
 def _step(inputs, broken=None, losses_after=False):
     """The reference train_step through checks.call, with the optimizer broken as a student might."""
-    from grader.checks import PlainSGD, _as_tensors, call
+    from grader.checks import as_tensors
+    from grader.exercises import EXERCISE
+    from grader.protocol import PlainSGD, call
 
     def student(params, optimizer, **rest):
         if broken:
@@ -192,7 +194,7 @@ def _step(inputs, broken=None, losses_after=False):
             losses = fast.train_step(params, PlainSGD(params.values(), lr=0.0), **rest)
         return losses
 
-    return _as_tensors("train_step", call(student, "train_step", inputs), inputs)
+    return as_tensors("train_step", call(EXERCISE["train_step"], student, inputs), inputs)
 
 
 # exercise -> mistake key -> function(inputs) -> output in checks.call's form

@@ -37,7 +37,8 @@ import warnings
 import torch
 from torch import nn
 
-from grader.checks import EXERCISES, FLOORS, TOLERANCES, _as_tensors, _prepare, call, rel_error
+from grader.checks import as_tensors, compare, evaluate
+from grader.exercises import EXERCISE, EXERCISES
 from grader.hidden import HIDDEN_CASES
 from grader.make_reference import case, solution
 
@@ -131,29 +132,22 @@ def transform(name, inputs):
 
 def solution_output(exercise, inputs, name):
     """The solution's output on inputs under numerics name, as a list of float64 tensors."""
-    args = _prepare(exercise, transform(name, inputs))
-    with numerics(name), torch.random.fork_rng():
-        out = _as_tensors(exercise, call(solution(exercise), exercise, args), args)
+    with numerics(name):
+        raw, grads, args = evaluate(solution(exercise), exercise, transform(name, inputs))
+        out = as_tensors(exercise, raw, args, grads)
     return [t.detach().double() for t in out]
-
-
-def _error(out, expected, floor):
-    if len(out) != len(expected) or any(o.shape != e.shape for o, e in zip(out, expected)):
-        return math.inf  # a shape mismatch is caught before any tolerance applies
-    return max((rel_error(o, e, floor) for o, e in zip(out, expected)), default=0.0)
 
 
 def measure(exercise):
     """{'noise': (error, numerics, case), 'gap': (error, mistake, case)} for one check."""
-    floor = FLOORS.get(exercise, 1e-8)
     noise, gap = (0.0, None, None), (math.inf, None, None)
     for seed, variant in CASES:
         inputs, expected, mistakes = case(exercise, seed, variant)
         for name in NUMERICS:
-            error = _error(solution_output(exercise, inputs, name), expected, floor)
+            error = compare(exercise, solution_output(exercise, inputs, name), expected)
             noise = max(noise, (error, name, (seed, variant)), key=lambda m: m[0])
         for key, wrong in mistakes.items():
-            error = _error(wrong, expected, floor)
+            error = compare(exercise, wrong, expected)
             if error == 0.0:  # the mistake changes nothing here (upsample_after without upsampling)
                 continue
             gap = min(gap, (error, key, (seed, variant)), key=lambda m: m[0])
@@ -167,10 +161,10 @@ def main(argv=None):
     for exercise in exercises:
         m = measure(exercise)
         (noise, name, where), (gap, key, gap_where) = m["noise"], m["gap"]
-        tolerance = TOLERANCES[exercise]
+        tolerance = EXERCISE[exercise].tolerance
         below = tolerance / noise if noise else math.inf
         above = gap / tolerance
-        print(f"{exercise:27} {FLOORS.get(exercise, 1e-8):7.0e} {noise:9.1e} {tolerance:10.0e} {gap:9.1e}  "
+        print(f"{exercise:27} {EXERCISE[exercise].floor:7.0e} {noise:9.1e} {tolerance:10.0e} {gap:9.1e}  "
               f"{name} {where}, x{below:.0f} / {key} {gap_where}, x{above:.0f}")
     return 0
 

@@ -4,11 +4,14 @@
   the public grader and its reference data, the environment files and a student
   README. No solutions/, no hidden checks, no mistake catalogue, no grading
   tools. tests/test_release.py scans it for any solution body.
-- `gradescope_zip(out)`: the autograder Gradescope runs: setup.sh installs the
-  environment, run_autograder grades /autograder/submission into
-  /autograder/results/results.json. It carries the whole kit, solutions
+- `gradescope_zip(out)`: the autograder Gradescope runs, laid out as Gradescope
+  documents it: the zip's root holds setup.sh, run_autograder and the kit;
+  Gradescope unpacks it into /autograder/source, runs setup.sh there once (as
+  root, on Ubuntu), then for each submission copies run_autograder to
+  /autograder/run_autograder and runs it, which grades /autograder/submission
+  into /autograder/results/results.json. It carries the whole kit, solutions
   included, since the hidden checks are computed from them; Gradescope keeps it
-  from students.
+  from students. tests/test_release.py runs it in that layout under bubblewrap.
 """
 
 import shutil
@@ -17,7 +20,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_GRADER = ("__init__.py", "__main__.py", "checks.py", "points.py", "worker.py", "nbval_sanitize.cfg",
+PUBLIC_GRADER = ("__init__.py", "__main__.py", "checks.py", "exercises.py", "protocol.py", "worker.py",
+                 "nbval_sanitize.cfg",
                  "reference/style_transfer_checks.pt")
 STUDENT_FILES = ("environment.yml", "pyproject.toml", "LICENSE", "IMAGES.md", "tools/requirements.py")
 STUDENT_TREES = ("starter", "stylelab", "labs")
@@ -103,29 +107,38 @@ def student_bundle(out):
 
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the autograder image.
+# Gradescope runs this once, as root, when it builds the autograder image; the
+# zip is unpacked in /autograder/source. It installs only what grading needs.
 set -euo pipefail
-apt-get update && apt-get install -y python3 python3-pip python3-venv bubblewrap
-python3 -m venv /autograder/venv
-/autograder/venv/bin/python -m pip install $(python3 /autograder/source/tools/requirements.py)
+SOURCE=/autograder/source
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+python3 -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || need+=(python3.11 python3.11-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+fi
+PY=python3
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || PY=python3.11
+"$PY" -m venv /autograder/venv
+/autograder/venv/bin/python -m pip install --quiet $("$PY" "$SOURCE/tools/requirements.py" --grading)
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission. AUTOGRADER_ROOT and PYTHON may be
-# set to try it elsewhere (tests/test_release.py does).
+# Gradescope copies this to /autograder/run_autograder and runs it for every
+# submission: the student's files are in /autograder/submission, the kit in
+# /autograder/source, and the grade goes to /autograder/results/results.json.
 set -uo pipefail
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${PYTHON:-$ROOT/venv/bin/python}"
-mkdir -p "$ROOT/results"
-cd "$ROOT/source"
-"$PYTHON" -m grader grade "$ROOT/submission" --student submission --json "$ROOT/results/results.json"
+mkdir -p /autograder/results
+cd /autograder/source
+/autograder/venv/bin/python -m grader grade /autograder/submission --student submission \\
+    --json /autograder/results/results.json
 """
 
 KIT = ("grader", "solutions", "starter", "stylelab", "tools", "pyproject.toml", "environment.yml", "LICENSE")
 
 
 def gradescope_zip(out):
-    """Write Gradescope's autograder zip (setup.sh, run_autograder, source/); returns its Path."""
+    """Write Gradescope's autograder zip (setup.sh, run_autograder and the kit at its root); returns its Path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     executable = (stat.S_IFREG | 0o755) << 16
@@ -139,5 +152,5 @@ def gradescope_zip(out):
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
             for file in files:
                 if "__pycache__" not in file.parts and file.suffix != ".ckpt":
-                    archive.write(file, f"source/{file.relative_to(ROOT).as_posix()}")
+                    archive.write(file, file.relative_to(ROOT).as_posix())
     return out

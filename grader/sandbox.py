@@ -4,23 +4,33 @@ Student code never runs in the grader's process. Each submission gets one
 child (grader/worker.py), which imports torch once and then answers one request
 per check, so torch's start-up is paid per submission, not per check. The child:
 
-- runs under bubblewrap where it is installed (Linux): a read-only view of
-  Python, the installed packages, the public grader modules and the student's
-  own folder, a private 64 MiB /tmp, no network, nothing of the kit, so neither
-  solutions/ nor the reference data can be read or written;
+- runs under bubblewrap where it is installed (Linux) as an unprivileged uid
+  (65534) in a user namespace, with every capability dropped, also when the
+  grader runs as root (as on Gradescope, CI and most servers), so it cannot
+  remount what it sees; it sees Python, the installed packages, the public
+  grader modules and the student's own folder, all read-only, a read-only
+  minimal /dev (no shared memory), a private 64 MiB /tmp, its own pid
+  namespace, no network and nothing of the kit, so neither solutions/ nor the
+  reference data can be read or written, and nothing it writes outlives it;
+- runs under a seccomp filter (grader/seccomp.py) that lets it start threads
+  but no processes, and refuses unshare, mount, ptrace and their kin;
 - elsewhere (macOS, Windows, no bwrap) runs in a temporary directory with the
-  same resource limits, and the grade says that isolation is weaker;
-- has limits on CPU time, address space and file size, a wall-clock timeout per
-  check enforced by the parent, and its output drained and capped.
+  same resource limits (and, on Linux, the same seccomp filter), and the
+  grade says that isolation is weaker;
+- has limits on CPU time, address space and file size, a deadline on every
+  read and write the parent makes to it, and its output drained and capped.
+
+Everything it sends back is decoded as hostile data (grader/protocol.py).
 """
 
-import io
+import ctypes
+import functools
+import math
 import os
+import platform
 import resource
-import selectors
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -29,11 +39,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from grader import protocol, seccomp
+from grader.exercises import FILES
 
-from grader import worker
-
-PUBLIC_MODULES = ("__init__.py", "checks.py", "points.py", "worker.py")
+PUBLIC_MODULES = ("__init__.py", "exercises.py", "protocol.py", "worker.py")
+SANDBOX_UID = 65534  # nobody: the child's uid inside its user namespace
+SCRATCH_BYTES = 64 * 2 ** 20  # the child's private /tmp, in memory
 
 
 @dataclass(frozen=True)
@@ -53,12 +64,41 @@ class Timeout(Exception):
 
 
 class Crashed(Exception):
-    """The child died (os._exit, a signal, a resource limit)."""
+    """The child died (os._exit, a signal, a resource limit) or closed its pipe."""
 
 
 def bubblewrap():
-    """The bwrap executable, or None where the stronger sandbox is missing."""
-    return shutil.which("bwrap")
+    """The bwrap executable where it can build the sandbox here, else None (see weaker_reason)."""
+    return None if weaker_reason() else shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=None)
+def weaker_reason():
+    """Why the child runs without bubblewrap (one line), or "" when it runs with it.
+
+    bwrap may be installed and still unable to sandbox: in a container that
+    forbids user namespaces or a fresh /proc, say. A trial run finds out once.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap missing"
+    with tempfile.TemporaryDirectory(prefix="stylelab-probe-") as empty:
+        try:
+            run = subprocess.run(_bwrap(bwrap, empty, empty, None) + [sys.executable, "-S", "-c", "pass"],
+                                 capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"bubblewrap cannot run here ({type(error).__name__})"
+    if run.returncode:
+        lines = run.stderr.strip().splitlines() or [f"exit status {run.returncode}"]
+        return f"bubblewrap cannot sandbox here ({lines[-1][:120]})"
+    return ""
+
+
+def weaker_description():
+    """What protects the grader when the child runs without bubblewrap, and why it does."""
+    measures = ("resource limits, a seccomp filter and a temporary directory"
+                if platform.system() == "Linux" and seccomp.filter() else "resource limits and a temporary directory")
+    return f"{weaker_reason()}: {measures} only"
 
 
 def public_grader(folder):
@@ -70,17 +110,37 @@ def public_grader(folder):
     return Path(folder)
 
 
-def _limit(limits):
+def _limit(limits, seccomp_filter=None):
+    """The child's preexec: resource limits, and the seccomp filter where bwrap does not install it."""
     def apply():
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if seccomp_filter is not None:
+            _install_seccomp(seccomp_filter)
     return apply
 
 
-def _command(student_dir, public_dir, scratch, files):
-    """The child's command line: bwrap'd where possible, else plain Python in scratch."""
+def _install_seccomp(program):
+    """prctl(PR_SET_SECCOMP) with the filter's bytes, after PR_SET_NO_NEW_PRIVS (Linux only)."""
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) or \
+            libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0):
+        os._exit(121)  # never run student code without the filter that was asked for
+
+
+def _command(student_dir, public_dir, scratch, files, filter_fd):
+    """The child's command line: bwrap'd where possible, else plain Python in scratch.
+
+    Returns (command, environment, isolation).
+    """
     python = [sys.executable, "-m", "grader.worker"]
     bwrap = bubblewrap()
     if bwrap is None:
@@ -88,9 +148,19 @@ def _command(student_dir, public_dir, scratch, files):
         env = {"PYTHONPATH": str(public_dir), "HOME": str(scratch), "OMP_NUM_THREADS": "1",
                "PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
         return python + [str(Path(scratch) / "submission"), *files], env, "weaker"
-    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-            "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
-            "--size", str(64 * 2 ** 20), "--tmpfs", "/tmp"]
+    return _bwrap(bwrap, student_dir, public_dir, filter_fd) + python + ["/submission", *files], None, "bubblewrap"
+
+
+def _bwrap(bwrap, student_dir, public_dir, filter_fd):
+    """bwrap's arguments, up to and including the "--" before the command."""
+    args = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv",
+            "--ro-bind", "/usr", "/usr", "--proc", "/proc",
+            # run by root, the child's uid maps to root's outside: root-owned files it can see are its
+            # own, and /proc/sys would let it set kernel.core_pattern, a root shell on the host
+            "--ro-bind", "/proc/sys", "/proc/sys", "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger",
+            "--dev", "/dev", "--remount-ro", "/dev",
+            "--perms", "1777", "--size", str(SCRATCH_BYTES), "--tmpfs", "/tmp"]
     for link in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{link}"):
             args += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
@@ -100,26 +170,51 @@ def _command(student_dir, public_dir, scratch, files):
     args += ["--ro-bind", str(public_dir), "/grader-public", "--ro-bind", str(student_dir), "/submission",
              "--chdir", "/tmp", "--setenv", "PYTHONPATH", "/grader-public", "--setenv", "HOME", "/tmp",
              "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "PATH", "/usr/bin:/bin",
-             "--setenv", "PYTHONNOUSERSITE", "1", "--"]
-    return args + python + ["/submission", *files], None, "bubblewrap"
+             "--setenv", "PYTHONNOUSERSITE", "1"]
+    if filter_fd is not None:
+        args += ["--seccomp", str(filter_fd)]
+    return args + ["--"]
 
 
 class Child:
-    """One sandboxed worker for one submission's files (by default all of them)."""
+    """One sandboxed worker for one submission's files (by default all of them).
 
-    def __init__(self, student_dir, public_dir, limits=Limits(), files=None):
-        from grader.points import FILES
+    Every read and write has a deadline; a child that overruns one is killed
+    by close(). What it sends is decoded by grader/protocol.py, which raises
+    protocol.Invalid for anything that is not a reply.
+    """
 
+    def __init__(self, student_dir, public_dir, limits=Limits(), files=None, deadline=math.inf):
         self.limits, self.files = limits, tuple(files or FILES)
         self.scratch = tempfile.mkdtemp(prefix="stylelab-child-")
-        command, env, self.isolation = _command(student_dir, public_dir, self.scratch, self.files)
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, cwd=self.scratch, env=env,
-                                        preexec_fn=_limit(limits), start_new_session=True)
+        program = seccomp.filter() if platform.system() == "Linux" else None
+        weaker = bubblewrap() is None
+        filter_fd = None
+        if program is not None and not weaker:
+            filter_path = Path(self.scratch) / "seccomp.bpf"
+            filter_path.write_bytes(program)
+            filter_fd = os.open(filter_path, os.O_RDONLY)
+        try:
+            command, env, self.isolation = _command(student_dir, public_dir, self.scratch, self.files, filter_fd)
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.scratch,
+                env=env, preexec_fn=_limit(limits, program if weaker else None), start_new_session=True,
+                pass_fds=() if filter_fd is None else (filter_fd,))
+        finally:
+            if filter_fd is not None:
+                os.close(filter_fd)
+        self.sends, self.replies = self.process.stdin.fileno(), self.process.stdout.fileno()
+        os.set_blocking(self.sends, False)
         self.output, self.output_total = bytearray(), 0
         self._drain = threading.Thread(target=self._read_output, daemon=True)
         self._drain.start()
-        self.hello = self._reply(limits.start_seconds)
+        try:
+            started = min(time.monotonic() + limits.start_seconds, deadline)
+            self.hello = protocol.decode_hello(self._receive(started), self.files)
+        except BaseException as error:
+            self.close()
+            error.printed = self.printed()  # why it died at start, for the student's feedback
+            raise
 
     def _read_output(self):
         for chunk in iter(lambda: self.process.stderr.read(65536), b""):
@@ -128,49 +223,36 @@ class Child:
             if room > 0:
                 self.output += chunk[:room]
 
-    def _read_exact(self, size, deadline):
-        data = bytearray()
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            while len(data) < size:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise Timeout
-                chunk = os.read(self.process.stdout.fileno(), size - len(data))
-                if not chunk:
-                    self.process.wait()
-                    raise Crashed(self._death())
-                data += chunk
-        return bytes(data)
-
     def _death(self):
-        code = self.process.returncode
-        if code is not None and code < 0:
+        try:
+            code = self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "closed its pipe to the grader"
+        if code < 0:
             name = signal.Signals(-code).name
             return {"SIGXCPU": "ran out of CPU time", "SIGKILL": "was killed (memory or time limit)",
-                    "SIGXFSZ": "wrote a file over the size limit"}.get(name, f"died of {name}")
+                    "SIGXFSZ": "wrote a file over the size limit", "SIGSYS": "made a forbidden system call"
+                    }.get(name, f"died of {name}")
         return f"exited with status {code} (sys.exit or os._exit?)"
 
-    def _reply(self, seconds):
-        deadline = time.monotonic() + seconds
-        (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
-        if size > 2 ** 30:
-            raise Crashed("sent a reply too large to read")
-        return torch.load(io.BytesIO(self._read_exact(size, deadline)), weights_only=True)
+    def _receive(self, deadline):
+        try:
+            return protocol.read_message(self.replies, deadline)
+        except protocol.Timeout:
+            raise Timeout from None
+        except protocol.Closed:
+            raise Crashed(self._death()) from None
 
-    def run(self, exercise, inputs, seconds):
-        """Send one check's inputs; return the child's reply, decoded."""
+    def run(self, exercise, inputs, deadline):
+        """Send one check's inputs; return the child's reply, decoded, or raise if none comes by deadline."""
         message = {k: (v.state_dict() if hasattr(v, "state_dict") else v) for k, v in inputs.items()}
         try:
-            worker.send(self.process.stdin, {"exercise": exercise, "inputs": message})
-        except (BrokenPipeError, OSError):
-            self.process.wait()
+            protocol.write_all(self.sends, protocol.pack({"exercise": exercise, "inputs": message}), deadline)
+        except protocol.Timeout:
+            raise Timeout from None
+        except protocol.Closed:
             raise Crashed(self._death()) from None
-        reply = self._reply(seconds)
-        reply["inputs_after"] = worker.decode(reply.get("inputs_after", {}))
-        if "result" in reply:
-            reply["result"] = worker.decode(reply["result"])
-        return reply
+        return protocol.decode_reply(self._receive(deadline))
 
     def printed(self):
         text = self.output.decode("utf-8", errors="replace")
@@ -179,6 +261,7 @@ class Child:
         return text
 
     def close(self):
+        """Kill the child (its whole session) and wait until its output is drained."""
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -187,5 +270,8 @@ class Child:
         self.process.wait()
         self._drain.join(timeout=5)
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            stream.close()
+            try:
+                stream.close()
+            except OSError:
+                pass
         shutil.rmtree(self.scratch, ignore_errors=True)

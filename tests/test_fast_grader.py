@@ -7,13 +7,13 @@ solutions/, from torch's own layers where they can be, the way a student might.
 import pytest
 import torch
 
-from grader.checks import HINTS, check_function
+from grader.checks import check_function
+from grader.exercises import EXERCISE, of_file
 from grader.hidden import hidden_check
-from grader.points import FILES
 from students import FAST_RIGHT as RIGHT
 from students import FAST_WRONG as WRONG
 
-FAST = tuple(FILES["fast_transfer.py"])
+FAST = of_file("fast_transfer.py")
 
 
 @pytest.mark.parametrize("exercise", FAST)
@@ -23,20 +23,20 @@ def test_independent_correct_implementations_pass(exercise):
 
 
 def test_every_fast_mistake_has_a_wrong_implementation_here():
-    assert {e: set(HINTS[e]) for e in FAST} == {e: set(WRONG[e]) for e in FAST}
+    assert {e: set(EXERCISE[e].hints) for e in FAST} == {e: set(WRONG[e]) for e in FAST}
 
 
-@pytest.mark.parametrize("exercise,mistake", [(e, m) for e in FAST for m in HINTS[e]])
+@pytest.mark.parametrize("exercise,mistake", [(e, m) for e in FAST for m in EXERCISE[e].hints])
 def test_each_catalogued_mistake_is_recognised(exercise, mistake):
     wrong = WRONG[exercise][mistake]
     result = check_function(wrong, exercise)
-    assert not result.passed and result.reason == HINTS[exercise][mistake]
+    assert not result.passed and result.reason == EXERCISE[exercise].hints[mistake]
     hidden = hidden_check(wrong, exercise)
     assert not hidden.passed
     # the hidden cases change shapes and switch the upsampling off in one of them,
     # where an upsampling mistake is simply "values differ"
     if not (exercise == "conv_layer" and mistake in ("upsample_after", "bilinear")):
-        assert hidden.reason == f"hidden check: {HINTS[exercise][mistake]}"
+        assert hidden.reason == f"hidden check: {EXERCISE[exercise].hints[mistake]}"
 
 
 @pytest.mark.parametrize("function,exercise,reason", [

@@ -12,17 +12,16 @@ import torch
 
 from grader import check
 from grader.__main__ import main as grader_main
-from grader.checks import (EXERCISES, HINTS, REFERENCE, check_function, check_functions, load_functions,
-                           load_reference, rel_error)
+from grader.checks import REFERENCE, UNCONNECTED, check_function, check_functions, load_functions, load_reference, rel_error
+from grader.exercises import EXERCISE, EXERCISES, TOTAL_POINTS, of_file
 from grader.hidden import hidden_check, hidden_functions
 from grader.make_reference import differences, generate
 from grader.mistakes import MISTAKES
-from grader.points import FILES
 from students import GATYS_RIGHT as RIGHT
 from students import GATYS_WRONG as WRONG
 
 ROOT = Path(__file__).resolve().parent.parent
-GATYS = tuple(FILES["style_transfer.py"])  # fast_transfer.py's exercises: tests/test_fast_grader.py
+GATYS = of_file("style_transfer.py")  # fast_transfer.py's exercises: tests/test_fast_grader.py
 
 
 # --- the reference file ----------------------------------------------------------------
@@ -48,9 +47,9 @@ def test_reference_drift_is_judged_by_the_checks_own_tolerance():
 
 
 def test_catalogue_and_hints_cover_the_same_mistakes():
-    assert {e: set(m) for e, m in MISTAKES.items()} == {e: set(h) for e, h in HINTS.items()}
+    assert {e: set(m) for e, m in MISTAKES.items()} == {e: set(EXERCISE[e].hints) for e in EXERCISES}
     assert set(MISTAKES) == set(EXERCISES)
-    assert set(WRONG) == set(GATYS) and all(set(WRONG[e]) == set(HINTS[e]) for e in GATYS)
+    assert set(WRONG) == set(GATYS) and all(set(WRONG[e]) == set(EXERCISE[e].hints) for e in GATYS)
 
 
 def test_rel_error_is_cs231ns():
@@ -82,13 +81,13 @@ def test_independent_correct_implementations_pass(exercise):
 
 # --- every catalogued mistake gets its own hint ------------------------------------------
 
-@pytest.mark.parametrize("exercise,mistake", [(e, m) for e in GATYS for m in HINTS[e]])
+@pytest.mark.parametrize("exercise,mistake", [(e, m) for e in GATYS for m in EXERCISE[e].hints])
 def test_each_catalogued_mistake_is_recognised(exercise, mistake):
     wrong = WRONG[exercise][mistake]
     result = check_function(wrong, exercise)
-    assert not result.passed and result.reason == HINTS[exercise][mistake]
+    assert not result.passed and result.reason == EXERCISE[exercise].hints[mistake]
     hidden = hidden_check(wrong, exercise)
-    assert not hidden.passed and hidden.reason == f"hidden check: {HINTS[exercise][mistake]}"
+    assert not hidden.passed and hidden.reason == f"hidden check: {EXERCISE[exercise].hints[mistake]}"
 
 
 # --- bad submissions fail with one line, never crash --------------------------------------
@@ -117,6 +116,22 @@ def tv_with_loop(img, tv_weight):
     return tv_weight * (total + ((img[..., 1:] - img[..., :-1]) ** 2).sum())
 
 
+def rebuilt_from_item(w, cur, orig):
+    return torch.tensor((w * ((cur - orig) ** 2).sum()).item(), requires_grad=True)
+
+
+def right_value_wrong_gradient(w, cur, orig):
+    value = (w * ((cur - orig) ** 2).sum()).detach()
+    return value + (cur ** 2).sum() - (cur ** 2).sum().detach()
+
+
+def nested(x, cnn):
+    deep = []
+    for _ in range(5000):
+        deep = [deep]
+    return deep
+
+
 def detached(w, cur, orig):
     return torch.tensor((w * ((cur - orig) ** 2).sum()).item())
 
@@ -133,6 +148,16 @@ def detached(w, cur, orig):
     (lambda x, cnn: [x] * 3, "extract_features", "returned 3 feature maps; cnn has 5 modules"),
     (lambda *args, **kwargs: torch.zeros(1), "style_transfer", "style_transfer must return a tuple (img, history)"),
     (lambda w, cur, orig: w * ((cur - orig) ** 3).sum(), "content_loss", "values differ from the reference"),
+    (rebuilt_from_item, "content_loss", UNCONNECTED),
+    (right_value_wrong_gradient, "content_loss", "your loss has the right value but the wrong gradient"),
+    (lambda features, normalize=True: torch.zeros(2, 5, 5).to_sparse(), "gram_matrix", "returned a tensor of layout"),
+    (lambda w, cur, orig: (w * ((cur - orig) ** 2).sum()).to(torch.complex64), "content_loss",
+     "returned a tensor of dtype torch.complex64"),
+    (lambda *args: {"content": [[0.0, 1.0], [2.0]], "style": 0, "total": None}, "loss_landscape",
+     "out['total'] must be an (A, B) tensor of numbers"),
+    (lambda *args, **kwargs: (torch.zeros(1, 3, 16, 16), {"total": [None] * 8}), "style_transfer",
+     "history['total'] must hold numbers"),
+    (nested, "extract_features", "returned a list; expected a list of tensors"),
 ])
 def test_bad_submissions_fail_with_a_one_line_reason(function, exercise, reason):
     result = check_function(function, exercise)
@@ -159,7 +184,7 @@ def test_unimportable_module_reports_the_syntax_error(tmp_path, capsys):
 
 # --- hidden checks catch hard-coded answers ------------------------------------------------
 
-def test_hard_coded_submission_passes_public_and_fails_hidden(tmp_path):
+def test_hard_coded_submission_fails_hidden_checks_and_copied_losses_fail_their_gradient(tmp_path):
     (tmp_path / "style_transfer.py").write_text(textwrap.dedent(f"""
         import torch
         _REF = torch.load({str(REFERENCE)!r}, weights_only=True)
@@ -197,7 +222,11 @@ def test_hard_coded_submission_passes_public_and_fails_hidden(tmp_path):
             return {{"total": total, "content": content, "style": style}}
     """))
     functions = load_functions(tmp_path, GATYS)
-    assert all(r.passed for r in check_functions(functions))
+    public = {r.exercise: r for r in check_functions(functions)}
+    losses = [e for e in GATYS if EXERCISE[e].kind == "loss"]
+    # a copied loss value has no gradient to its inputs: the public check already says so
+    assert all(public[e].reason == UNCONNECTED for e in losses)
+    assert all(r.passed for e, r in public.items() if e not in losses)
     assert not any(r.passed for r in hidden_functions(functions))
 
 
@@ -207,7 +236,7 @@ def test_cli_exit_codes_and_table(capsys):
     assert grader_main(["check", "--impl", "solutions"]) == 0
     out = capsys.readouterr().out
     assert "gram_matrix                PASS" in out and "train_step                 PASS" in out
-    assert "total: 41/41 points" in out
+    assert f"total: {TOTAL_POINTS}/{TOTAL_POINTS} points" in out
     assert grader_main(["check", "tv_loss", "--impl", "starter"]) == 1
     assert "tv_loss   FAIL     -           0/3     not implemented yet" in capsys.readouterr().out
     assert grader_main(["check", "no_such_thing"]) == 2

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader import grade, sandbox
+from grader.exercises import EXERCISE, FILES, TOTAL_POINTS, of_file
 from grader.__main__ import main as grader_main
 from solutions import style_transfer as solutions
 
@@ -18,7 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = (ROOT / "solutions" / "style_transfer.py").read_text()
 STARTER = (ROOT / "starter" / "style_transfer.py").read_text()
 FAST_SOLUTION = (ROOT / "solutions" / "fast_transfer.py").read_text()
-# fast_transfer.py per student (the others hand in style_transfer.py only, and score 0 on its 16 points)
+P = {name: record.points for name, record in EXERCISE.items()}
+ST, FT = (sum(P[e] for e in of_file(file)) for file in FILES)  # each file's points
+# what a broken function costs: its own points and those of the exercises that call it
+LOOP_AND_GRID = P["style_transfer"] + P["loss_landscape"]
 
 
 def override(source, body):
@@ -40,14 +44,14 @@ def submissions(kit):
     """{student: (style_transfer.py text or None, expected points, expected status)}."""
     secret = kit / "solutions" / "style_transfer.py"
     return {
-        "correct": (SOLUTION, 41, "graded"),
-        "fast_only": (None, 16, "graded"),
-        "fast_broken": (SOLUTION, 25, "syntax error"),
+        "correct": (SOLUTION, TOTAL_POINTS, "graded"),
+        "fast_only": (None, FT, "graded"),
+        "fast_broken": (SOLUTION, ST, "syntax error"),
         # its import kills the process: fast_transfer.py, in a child of its own, is still graded
-        "exit_at_import": ("import os\nos._exit(3)\n", 16, "crashed"),
-        "pops_params": (SOLUTION, 33, "graded"),  # residual_block, and transformer_net and train_step use it
+        "exit_at_import": ("import os\nos._exit(3)\n", FT, "crashed"),
+        "pops_params": (SOLUTION, TOTAL_POINTS - P["residual_block"] - P["transformer_net"] - P["train_step"], "graded"),  # residual_block, and transformer_net and train_step use it
         "partial": (override(STARTER, inspect.getsource(solutions.gram_matrix)
-                             + "\n\n" + inspect.getsource(solutions.content_loss)), 5, "graded"),
+                             + "\n\n" + inspect.getsource(solutions.content_loss)), P["gram_matrix"] + P["content_loss"], "graded"),
         "empty": (None, 0, "missing file"),
         "syntax_error": ("def gram_matrix(features:\n    return features\n", 0, "syntax error"),
         "import_error": ("import no_such_module_anywhere\n" + SOLUTION, 0, "import error"),
@@ -55,34 +59,34 @@ def submissions(kit):
             def content_loss(content_weight, content_current, content_original):
                 while True:
                     pass
-            """), 15, "timeout"),
+            """), ST - P["content_loss"] - LOOP_AND_GRID, "timeout"),
         "sys_exit": (override(SOLUTION, """
             def content_loss(content_weight, content_current, content_original):
                 import sys
                 sys.exit(3)
-            """), 15, "graded"),
+            """), ST - P["content_loss"] - LOOP_AND_GRID, "graded"),
         "os_exit": (override(SOLUTION, """
             def extract_features(x, cnn):
                 import os
                 os._exit(7)
-            """), 15, "crashed"),
+            """), ST - P["extract_features"] - LOOP_AND_GRID, "crashed"),
         "memory_bomb": (override(SOLUTION, """
             def style_loss(feats, style_layers, style_targets, style_weights):
                 hoard = bytearray(2 ** 40)  # 1 TiB: the address-space limit refuses it at once
                 return hoard
-            """), 14, "graded"),
+            """), ST - P["style_loss"] - LOOP_AND_GRID, "graded"),
         "print_flood": (override(SOLUTION, """
             _extract = extract_features
             def extract_features(x, cnn):
                 for _ in range(20000):
                     print("spam " * 200)
                 return _extract(x, cnn)
-            """), 25, "graded"),
+            """), ST, "graded"),
         "in_place": (override(SOLUTION, """
             def content_loss(content_weight, content_current, content_original):
                 content_original.mul_(2)
                 return content_weight * ((content_current - content_original) ** 2).sum()
-            """), 15, "graded"),
+            """), ST - P["content_loss"] - LOOP_AND_GRID, "graded"),
         "monkeypatch": (override(SOLUTION, """
             torch.allclose = lambda *args, **kwargs: True
             torch.equal = lambda *args, **kwargs: True
@@ -91,12 +95,12 @@ def submissions(kit):
             def gram_matrix(features, normalize=True):
                 N, C, H, W = features.shape
                 return features.new_zeros(N, C, C)
-            """), 4, "graded"),  # its own patches break its own subtractions: extract_features and luminance_only survive
+            """), P["extract_features"] + P["luminance_only"], "graded"),  # its own patches break its own subtractions: extract_features and luminance_only survive
         "read_secrets": (override(SOLUTION, f"""
             def content_loss(content_weight, content_current, content_original):
                 stolen = open({str(secret)!r}).read() + open({str(kit / 'grader' / 'reference' / 'style_transfer_checks.pt')!r}, 'rb').read().hex()
                 return content_weight * ((content_current - content_original) ** 2).sum() + 0 * len(stolen)
-            """), 15, "graded"),
+            """), ST - P["content_loss"] - LOOP_AND_GRID, "graded"),
         "write_outside": (override(SOLUTION, f"""
             for _target in ({str(kit / 'grader' / 'pwned.py')!r}, {str(kit / 'solutions' / 'style_transfer.py')!r}):
                 try:
@@ -104,7 +108,7 @@ def submissions(kit):
                         _file.write("# pwned")
                 except OSError:
                     pass
-            """), 25, "graded"),
+            """), ST, "graded"),
         "wrong_returns": (override(SOLUTION, """
             def gram_matrix(features, normalize=True):
                 N, C, H, W = features.shape
@@ -114,7 +118,8 @@ def submissions(kit):
                 return (content_weight * ((content_current - content_original) ** 2).sum()).detach().numpy()
             def tv_loss(img, tv_weight):
                 return torch.zeros((), device="meta")
-            """), 6, "graded"),
+            """), ST - sum(P[e] for e in ("gram_matrix", "content_loss", "tv_loss", "style_loss")) - LOOP_AND_GRID,
+            "graded"),
     }
 
 
@@ -149,7 +154,7 @@ def test_every_student_gets_the_right_points_and_status(graded_class):
     assert set(rows) == set(cases) | {"zipped"}
     for student, (_, points, status) in cases.items():
         assert (float(rows[student]["total"]), rows[student]["status"]) == (points, status), student
-    assert (float(rows["zipped"]["total"]), rows["zipped"]["status"]) == (25, "graded")
+    assert (float(rows["zipped"]["total"]), rows["zipped"]["status"]) == (ST, "graded")
 
 
 def test_reasons_name_what_went_wrong(graded_class):
@@ -196,13 +201,13 @@ def test_gradescope_results_follow_the_documented_format(graded_class):
     _, _, out, _ = graded_class
     results = json.loads((out / "json" / "partial.json").read_text())
     assert set(results) >= {"score", "execution_time", "tests", "output", "visibility"}
-    assert results["score"] == 5
+    assert results["score"] == P["gram_matrix"] + P["content_loss"]
     for test in results["tests"]:
         assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
         assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]
         assert test["visibility"] == ("after_published" if "hidden" in test["name"] else "visible")
     assert sum(t["score"] for t in results["tests"]) == results["score"]
-    assert sum(t["max_score"] for t in results["tests"]) == 41
+    assert sum(t["max_score"] for t in results["tests"]) == TOTAL_POINTS
 
 
 def test_feedback_teaches(graded_class):
@@ -213,32 +218,29 @@ def test_feedback_teaches(graded_class):
 
 
 def test_without_bubblewrap_isolation_is_weaker_and_says_so(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sandbox, "bubblewrap", lambda: None)
+    monkeypatch.setattr(sandbox, "weaker_reason", lambda: "bubblewrap missing")
     (tmp_path / "alice").mkdir()
     (tmp_path / "alice" / "style_transfer.py").write_text(SOLUTION)
     assert grader_main(["grade", str(tmp_path / "alice"), "--json", str(tmp_path / "r.json")]) == 0
-    assert "total: 25/41 points; status: graded; sandbox: weaker (bubblewrap missing" in capsys.readouterr().out
+    assert (f"total: {ST:g}/{TOTAL_POINTS} points; status: graded; sandbox: weaker (bubblewrap missing: "
+            f"resource limits, a seccomp filter and a temporary directory only)") in capsys.readouterr().out
     assert "weaker" in json.loads((tmp_path / "r.json").read_text())["output"]
 
 
-def test_a_submission_that_outlives_its_time_is_cut_off(tmp_path):
+def test_a_submission_that_outlives_its_time_is_cut_off_mid_check(tmp_path):
     (tmp_path / "slow").mkdir()
     (tmp_path / "slow" / "style_transfer.py").write_text(override(SOLUTION, """
-        calls = []
-
         def extract_features(x, cnn):
             import time
-            if not calls:  # the first call alone outlives the submission's time
-                calls.append(1)
-                time.sleep(8)
+            time.sleep(10 ** 6)
         """))
-    # limits far from how long a check takes, so a busy machine cannot tip the result
-    context = grade.Context.create(sandbox.Limits(check_seconds=60, submission_seconds=6))
+    # the check's own limit is far away: only the submission's clock can stop this one
+    context = grade.Context.create(sandbox.Limits(check_seconds=10 ** 6, submission_seconds=6))
     try:
         result = grade.grade_submission(tmp_path / "slow", context)
     finally:
         context.close()
     assert result.status == "timeout"
     reasons = {c.exercise: c.reason for c in result.checks if c.kind == "public"}
-    assert reasons["extract_features"] == "returned a NoneType; expected a list of tensors"
+    assert reasons["extract_features"] == "timed out: the submission used up its 6 s"
     assert reasons["tv_loss"] == "not run: the submission used up its 6 s"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks import EXERCISES
+from grader.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))

@@ -12,7 +12,8 @@ import functools
 
 import pytest
 
-from grader.checks import EXERCISES, FLOORS, HINTS, TOLERANCES, check_function
+from grader.checks import check_function
+from grader.exercises import EXERCISE, EXERCISES
 from grader.hidden import hidden_check
 from grader.make_reference import solution
 from grader.numerics import MARGIN, NUMERICS, measure, numerics, transform
@@ -26,10 +27,10 @@ OTHER_NUMERICS = [name for name in NUMERICS if name != "float64"]
 def test_tolerance_sits_between_float_noise_and_the_nearest_mistake(exercise):
     found = measure(exercise)
     (noise, name, where), (gap, mistake, gap_where) = found["noise"], found["gap"]
-    tolerance = TOLERANCES[exercise]
+    tolerance = EXERCISE[exercise].tolerance
     assert MARGIN * noise <= tolerance, (
         f"{exercise}: a correct answer under {name} (case {where}) is {noise:.1e} from the reference, "
-        f"too close to the tolerance {tolerance:g} (floor {FLOORS.get(exercise, 1e-8):g}): raise one of them")
+        f"too close to the tolerance {tolerance:g} (floor {EXERCISE[exercise].floor:g}): raise one of them")
     assert MARGIN * tolerance <= gap, (
         f"{exercise}: the mistake {mistake!r} (case {gap_where}) is {gap:.1e} from the reference, "
         f"too close to the tolerance {tolerance:g}")
@@ -64,4 +65,4 @@ def test_mistakes_are_recognised_under_other_numerics(name):
     for exercise, mistakes in WRONG.items():
         for mistake, wrong in mistakes.items():
             result = check_function(under(name, wrong, inputs_too=False), exercise)
-            assert result.reason == HINTS[exercise][mistake], f"{name}: {mistake}: {result.line()}"
+            assert result.reason == EXERCISE[exercise].hints[mistake], f"{name}: {mistake}: {result.line()}"
