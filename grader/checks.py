@@ -90,6 +90,8 @@ def _first_returned(value, depth=0):
 def _plain(t, what="result"):
     """t as a plain, strided, real floating tensor, or a Fail naming what it is instead."""
     if not isinstance(t, torch.Tensor):
+        if type(t).__module__ == "numpy":
+            raise Fail(RETURNED_REASONS["numpy"])
         raise Fail(f"returned a {type(t).__name__} where a {what} tensor was expected")
     if type(t) is not torch.Tensor and not isinstance(t, nn.Parameter):
         raise Fail(f"returned a {type(t).__name__}, a subclass of torch.Tensor: return a plain tensor")
@@ -325,7 +327,7 @@ def run_case(function, exercise, inputs, expected, mistakes):
     before = snapshot(inputs)
     try:
         raw, grads, after = evaluate(function, exercise, inputs)
-    except Exception as error:  # a student's bug of any kind is a FAIL, never a crash
+    except (Exception, SystemExit) as error:  # a student's bug of any kind is a FAIL, never a crash
         text = str(error).strip()
         return False, describe_raised(type(error).__name__, text.splitlines()[0] if text else ""), math.nan
     return judge(exercise, raw, before, after, expected, mistakes, grads)

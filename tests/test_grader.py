@@ -158,6 +158,7 @@ def detached(w, cur, orig):
     (lambda *args, **kwargs: (torch.zeros(1, 3, 16, 16), {"total": [None] * 8}), "style_transfer",
      "history['total'] must hold numbers"),
     (nested, "extract_features", "returned a list; expected a list of tensors"),
+    (lambda img, tv_weight: sys.exit(3), "tv_loss", "raised SystemExit: 3"),
 ])
 def test_bad_submissions_fail_with_a_one_line_reason(function, exercise, reason):
     result = check_function(function, exercise)

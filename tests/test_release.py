@@ -61,6 +61,10 @@ def test_bundle_checks_run_and_fail_as_not_implemented(bundle):
     run = subprocess.run([sys.executable, "-m", "grader", "grade", "x"], cwd=bundle, capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(bundle)})
     assert run.returncode == 2 and "is for instructors" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "grader", "check", "--hidden", "tv_loss"], cwd=bundle,
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(bundle)})
+    assert run.returncode == 2 and "not part of the student release" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def gradescope(autograder, command, timeout):
@@ -75,9 +79,11 @@ def gradescope(autograder, command, timeout):
         if top in ("proc", "dev", "tmp", "autograder") or not os.path.exists(path):
             continue
         args += ["--symlink", os.readlink(path), path] if os.path.islink(path) else ["--ro-bind", path, path]
+    # Ubuntu's PATH (so python3 is the system's), and this machine's way to the package index
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+           "LANG": "C.UTF-8", **{k: v for k, v in os.environ.items() if k.startswith("PIP_")}}
     run = subprocess.run(args + ["--chdir", "/autograder", "--", "bash", "-c", command], capture_output=True,
-                         text=True, timeout=timeout, env={k: v for k, v in os.environ.items()
-                                                          if k.startswith(("PIP_", "PATH", "LANG", "HOME"))})
+                         text=True, timeout=timeout, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
