@@ -1,0 +1,142 @@
+"""The kit's own Gatys et al. optimiser: the picture it shows is the picture it optimised.
+
+Students write CS231n's loop (Adam, its learning-rate schedule and a clamp) as
+the `style_transfer` exercise. This is the engine behind `make transfer`, the
+CLI and the demo: it runs the losses of whichever implementation it is given
+(the reference solutions, or a student's module) with
+
+- L-BFGS-B (Byrd et al. 1995, through scipy), whose bounds keep every pixel
+  inside the image's range while it optimises: plain L-BFGS wanders far
+  outside and a clamp at the end then spoils the picture it reported;
+- coarse to fine (Gatys et al. 2017, "Controlling perceptual factors in neural
+  style transfer"): optimise a smaller copy first, then enlarge the result as
+  the start of the next scale, so large brush strokes form cheaply and the
+  first seconds already show a stylised picture;
+- the best image seen, not the last, returned, with the loss it was evaluated
+  at.
+
+`paint(...)` takes the network and the preprocessed images and returns
+(img, history) like the exercise; callback(t, img, losses) is called after
+every evaluation, with t counting evaluations over all scales.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# Fractions of the final size, and of the evaluations spent at each. Chosen by
+# bench/bench_quality.py: most of the work at half size, where an evaluation
+# costs a quarter, then a polish at full size.
+SCHEDULE = ((0.5, 0.6), (1.0, 0.4))
+
+
+class Stop(Exception):
+    """Raised by a callback to end a run early; paint returns the best image so far."""
+
+
+def resized(img, size):
+    """A (1, 3, H, W) image resized to (h, w) with antialiasing when it shrinks."""
+    if tuple(img.shape[-2:]) == tuple(size):
+        return img
+    shrinking = size[0] < img.shape[-2]
+    return F.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+
+
+def plan(num_iters, schedule=SCHEDULE):
+    """[(scale, evaluations)] that add up to num_iters; tiny budgets go to the full size only."""
+    if num_iters < 20 or len(schedule) == 1:
+        return [(1.0, num_iters)]
+    counts = [max(1, int(round(share * num_iters))) for _, share in schedule]
+    counts[-1] = num_iters - sum(counts[:-1])
+    return [(scale, count) for (scale, _), count in zip(schedule, counts) if count > 0]
+
+
+def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight, style_layers, style_weights,
+          tv_weight, pixel_range, num_iters=200, schedule=SCHEDULE, init="content", seed=0, callback=None):
+    """Stylise content_img: L-BFGS-B inside pixel_range, coarse to fine; returns (img, history).
+
+    losses: a module with the exercises extract_features, content_loss,
+    gram_matrix, style_loss and tv_loss (the reference solutions or a student's).
+    Other arguments as for the style_transfer exercise. history holds one float
+    per evaluation for 'content', 'style', 'tv' and 'total', and 'scale': the
+    size factor each evaluation ran at. A callback that raises Stop ends the
+    run; the best image evaluated so far is returned.
+    """
+    low, high = (torch.as_tensor(v, dtype=content_img.dtype).reshape(1, -1, 1, 1) for v in pixel_range)
+    history = {"content": [], "style": [], "tv": [], "total": [], "scale": []}
+    H, W = content_img.shape[-2:]
+    img = None
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        for scale, count in plan(num_iters, schedule):
+            size = (max(16, round(H * scale)), max(16, round(W * scale)))
+            content = resized(content_img, size)
+            style = resized(style_img, (max(16, round(style_img.shape[-2] * scale)),
+                                        max(16, round(style_img.shape[-1] * scale))))
+            if img is None:
+                start = content if init == "content" else \
+                    low + (high - low) * torch.rand(content.shape, generator=generator)
+            else:
+                start = resized(img, size)
+            img = _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high,
+                          content_layer=content_layer, content_weight=content_weight, style_layers=style_layers,
+                          style_weights=style_weights, tv_weight=tv_weight)
+    except Stop:
+        img = history.pop("_best", img)
+    history.pop("_best", None)
+    return img.detach(), history
+
+
+def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, *, content_layer,
+            content_weight, style_layers, style_weights, tv_weight):
+    """count evaluations of L-BFGS-B from start at one scale; returns the best image evaluated."""
+    from scipy.optimize import minimize
+
+    with torch.no_grad():  # the targets are constants: computed once per scale, without a graph
+        target = losses.extract_features(content, cnn)[content_layer].clone()
+        style_feats = losses.extract_features(style, cnn)
+        grams = [losses.gram_matrix(style_feats[i]).clone() for i in style_layers]
+        del style_feats
+    shape = start.shape
+    lows = low.expand(shape).flatten().double().numpy()
+    highs = high.expand(shape).flatten().double().numpy()
+    best = {"total": math.inf, "img": start.detach().clone()}
+    spent = [0]
+
+    def evaluate(x):
+        if spent[0] >= count:  # scipy may ask once more inside a line search
+            raise _Spent
+        img = torch.from_numpy(x).to(start.dtype).reshape(shape).requires_grad_()
+        feats = losses.extract_features(img, cnn)
+        terms = {"content": losses.content_loss(content_weight, feats[content_layer], target),
+                 "style": losses.style_loss(feats, style_layers, grams, style_weights),
+                 "tv": losses.tv_loss(img, tv_weight)}
+        total = terms["content"] + terms["style"] + terms["tv"]
+        total.backward()
+        # as_tensor: a student's loss may be a plain number (a style loss over no layers)
+        values = {key: float(torch.as_tensor(value).detach()) for key, value in terms.items()}
+        values["total"] = float(total.detach())
+        for key, value in values.items():
+            history[key].append(value)
+        history["scale"].append(scale)
+        spent[0] += 1
+        if values["total"] < best["total"]:
+            best.update(total=values["total"], img=img.detach().clone())
+            history["_best"] = best["img"]
+        if callback is not None:
+            callback(len(history["total"]) - 1, img.detach(), values)
+        return values["total"], img.grad.flatten().double().numpy()
+
+    x0 = torch.maximum(torch.minimum(start, high), low).detach().flatten().double().numpy()
+    try:
+        minimize(evaluate, x0, jac=True, method="L-BFGS-B", bounds=np.stack([lows, highs], axis=1),
+                 options={"maxfun": count, "maxiter": count, "maxcor": 20, "ftol": 0.0, "gtol": 0.0})
+    except _Spent:
+        pass
+    return best["img"]
+
+
+class _Spent(Exception):
+    """The scale's evaluations are used up in the middle of a line search."""

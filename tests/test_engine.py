@@ -1,0 +1,100 @@
+"""The kit's engine: the picture saved is the picture optimised, coarse to fine, on any losses."""
+
+import types
+
+import pytest
+import torch
+
+from stylelab import engine
+from stylelab.backbones import load_backbone
+from stylelab.examples import example_image
+from stylelab.images import load_image, to_pil
+from stylelab.transfer import PRESETS, default_impl
+
+SETTINGS = PRESETS["vgg19"]
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_backbone("vgg19", layers=(SETTINGS["content_layer"],) + SETTINGS["style_layers"])
+
+
+def paint(net, num_iters=30, losses=None, **overrides):
+    content = load_image(example_image("chelsea"), 64, net.preprocess)
+    style = load_image(example_image("swirls"), 64, net.preprocess)
+    kwargs = dict(losses=losses or default_impl(), content_layer=net.index(SETTINGS["content_layer"]),
+                  content_weight=SETTINGS["content_weight"],
+                  style_layers=[net.index(layer) for layer in SETTINGS["style_layers"]],
+                  style_weights=list(SETTINGS["style_weights"]), tv_weight=SETTINGS["tv_weight"],
+                  pixel_range=net.pixel_range(), num_iters=num_iters)
+    kwargs.update(overrides)
+    return content, style, kwargs, engine.paint(net.cnn, content, style, **kwargs)
+
+
+def total_loss(net, content, style, img, kwargs):
+    """The objective, written out independently of the engine, at img's size."""
+    impl = kwargs["losses"]
+    with torch.no_grad():
+        feats = impl.extract_features(img, net.cnn)
+        target = impl.extract_features(content, net.cnn)[kwargs["content_layer"]]
+        style_feats = impl.extract_features(style, net.cnn)
+        grams = [impl.gram_matrix(style_feats[i]) for i in kwargs["style_layers"]]
+        return float(impl.content_loss(kwargs["content_weight"], feats[kwargs["content_layer"]], target)
+                     + impl.style_loss(feats, kwargs["style_layers"], grams, kwargs["style_weights"])
+                     + impl.tv_loss(img, kwargs["tv_weight"]))
+
+
+def test_the_saved_png_is_the_picture_whose_loss_was_reported(net, tmp_path):
+    content, style, kwargs, (img, history) = paint(net)
+    to_pil(img, net.deprocess).save(tmp_path / "painted.png")
+    reloaded = load_image(tmp_path / "painted.png", None, net.preprocess)
+    best = min(t for t, scale in zip(history["total"], history["scale"]) if scale == 1.0)
+    saved = total_loss(net, content, style, reloaded, kwargs)
+    assert saved <= 1.2 * best  # 8-bit rounding only: nothing was clamped after the fact
+    assert best < 0.5 * history["total"][0]
+
+
+def test_every_evaluated_image_stays_inside_the_pixel_range(net):
+    low, high = net.pixel_range()
+    seen = []
+
+    def callback(t, img, losses):
+        seen.append(t)
+        assert (img >= low - 1e-3).all() and (img <= high + 1e-3).all(), t
+
+    _, _, _, (img, history) = paint(net, callback=callback)
+    assert seen == list(range(30)) and len(history["total"]) == 30
+
+
+def test_coarse_to_fine_starts_small_and_ends_at_full_size(net):
+    content, _, _, (img, history) = paint(net, num_iters=40)
+    assert history["scale"][0] == 0.5 and history["scale"][-1] == 1.0
+    assert history["scale"] == sorted(history["scale"])
+    assert img.shape == content.shape
+    assert engine.plan(10) == [(1.0, 10)]  # too few evaluations to be worth a second scale
+    assert sum(count for _, count in engine.plan(200)) == 200
+
+
+def test_a_stop_from_the_callback_returns_the_best_image_so_far(net):
+    def callback(t, img, losses):
+        if t == 12:
+            raise engine.Stop
+
+    _, _, _, (img, history) = paint(net, callback=callback)
+    assert len(history["total"]) == 13 and img.shape[-2:] == (32, 48)  # still at the coarse scale
+
+
+def test_it_runs_whatever_losses_it_is_given(net):
+    reference = default_impl()
+    calls = []
+
+    def counted(function):
+        def wrapper(*args, **kwargs):
+            calls.append(function.__name__)
+            return function(*args, **kwargs)
+        return wrapper
+
+    student = types.SimpleNamespace(**{name: counted(getattr(reference, name)) for name in
+                                       ("extract_features", "content_loss", "gram_matrix", "style_loss", "tv_loss")})
+    paint(net, num_iters=5, losses=student)
+    assert {"extract_features", "content_loss", "gram_matrix", "style_loss", "tv_loss"} <= set(calls)
