@@ -54,7 +54,8 @@ def plan(num_iters, schedule=SCHEDULE):
 
 
 def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight, style_layers, style_weights,
-          tv_weight, pixel_range, num_iters=200, schedule=SCHEDULE, init="content", seed=0, callback=None):
+          tv_weight, pixel_range, num_iters=200, schedule=SCHEDULE, init="content", noise_ratio=0.6, seed=0,
+          callback=None):
     """Stylise content_img: L-BFGS-B inside pixel_range, coarse to fine; returns (img, history).
 
     losses: a module with the exercises extract_features, content_loss,
@@ -76,8 +77,9 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
             style = resized(style_img, (max(16, round(style_img.shape[-2] * scale)),
                                         max(16, round(style_img.shape[-1] * scale))))
             if img is None:
-                start = content if init == "content" else \
-                    low + (high - low) * torch.rand(content.shape, generator=generator)
+                noise = low + (high - low) * torch.rand(content.shape, generator=generator)
+                start = {"content": content, "random": noise,
+                         "noise": noise_ratio * noise + (1 - noise_ratio) * content}[init]
             else:
                 start = resized(img, size)
             img = _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high,

@@ -1,10 +1,13 @@
 """The style-transfer driver: images and a backbone in, a stylised picture out.
 
-Gatys et al. (CVPR 2016) style transfer, run by the exercises' own
-`style_transfer` loop (the reference solutions by default, or a student's
-module). This file only prepares what the loop takes: it loads the backbone cut
-after the deepest layer needed, turns layer names into module indices, resizes
-and preprocesses the images, and picks loss weights tuned for each backbone.
+Gatys et al. (CVPR 2016) style transfer on the losses of the chosen
+implementation (the reference solutions by default, or a student's module).
+With optimizer="lbfgs", the default, the kit's engine (stylelab/engine.py:
+L-BFGS-B inside the pixel range, coarse to fine) runs them; with "adam", the
+exercise's own CS231n loop does. This file prepares what they take: it loads
+the backbone cut after the deepest layer needed, turns layer names into module
+indices, resizes and preprocesses the images, and picks loss weights tuned for
+each backbone.
 """
 
 import time
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from stylelab import engine
 from stylelab.backbones import BACKBONES, load_backbone
 from stylelab.examples import resolve_image
 from stylelab.images import ImageError, load_image, save_image, to_pil
@@ -77,6 +81,9 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
       image's, defaulting to size.
     - num_iters, optimizer, lr, init, noise_ratio, seed, callback: as for
       style_transfer; lr=None picks one for the backbone and optimiser.
+      optimizer="lbfgs" runs the kit's engine (bounded, coarse to fine; lr is
+      unused, and a callback may raise engine.Stop to end the run with the best
+      image so far); "adam" runs impl's own style_transfer loop.
     - impl: the module holding the exercises; the reference solutions if None.
     - channels_last: run the backbone channels-last (faster on CPUs); None means
       only for the reference solutions, since students' `.view` calls would break.
@@ -104,17 +111,18 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                         channels_last=channels_last)
     content_img = load_image(_open(content), size, net.preprocess)
     style_img = load_image(_open(style), style_size or size, net.preprocess)
+    objective = dict(content_layer=net.index(settings["content_layer"]), content_weight=settings["content_weight"],
+                     style_layers=[net.index(layer) for layer in style_layers],
+                     style_weights=list(settings["style_weights"]), tv_weight=settings["tv_weight"])
     start = time.perf_counter()
-    img, history = impl.style_transfer(
-        net.cnn, content_img, style_img,
-        content_layer=net.index(settings["content_layer"]),
-        content_weight=settings["content_weight"],
-        style_layers=[net.index(layer) for layer in style_layers],
-        style_weights=list(settings["style_weights"]),
-        tv_weight=settings["tv_weight"],
-        num_iters=num_iters, optimizer=optimizer, lr=lr, init=init,
-        noise_ratio=noise_ratio, pixel_range=net.pixel_range(), seed=seed,
-        callback=callback)
+    if optimizer == "lbfgs":
+        img, history = engine.paint(net.cnn, content_img, style_img, losses=impl, **objective,
+                                    pixel_range=net.pixel_range(), num_iters=num_iters, init=init,
+                                    noise_ratio=noise_ratio, seed=seed, callback=callback)
+    else:  # the exercise's own loop: CS231n's Adam, its schedule and its clamp
+        img, history = impl.style_transfer(net.cnn, content_img, style_img, **objective, num_iters=num_iters,
+                                           optimizer=optimizer, lr=lr, init=init, noise_ratio=noise_ratio,
+                                           pixel_range=net.pixel_range(), seed=seed, callback=callback)
     seconds = time.perf_counter() - start
     settings.update(backbone=backbone, size=size, style_size=style_size or size,
                     num_iters=num_iters, optimizer=optimizer, lr=lr, init=init, seed=seed)
