@@ -80,8 +80,8 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
                 noise = low + (high - low) * torch.rand(content.shape, generator=generator)
                 start = {"content": content, "random": noise,
                          "noise": noise_ratio * noise + (1 - noise_ratio) * content}[init]
-            else:
-                start = resized(img, size)
+            else:  # the coarse result, enlarged, plus the photo's detail that the smaller copy could not hold
+                start = resized(img, size) + content - resized(resized(content, img.shape[-2:]), size)
             img = _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high,
                           content_layer=content_layer, content_weight=content_weight, style_layers=style_layers,
                           style_weights=style_weights, tv_weight=tv_weight)
