@@ -71,23 +71,22 @@ def _channels_last(x):
 
 
 @contextlib.contextmanager
-def _threads(n):
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
+def _setting(get, put, value):
+    """A global torch setting changed for the block, then put back."""
+    before = get()
+    put(value)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        put(before)
 
 
-@contextlib.contextmanager
+def _one_thread():
+    return _setting(torch.get_num_threads, torch.set_num_threads, 1)
+
+
 def _deterministic():
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
+    return _setting(torch.are_deterministic_algorithms_enabled, torch.use_deterministic_algorithms, True)
 
 
 @contextlib.contextmanager
@@ -102,10 +101,10 @@ def _no_onednn():
 NUMERICS = {
     "float64": (contextlib.nullcontext, _double),
     "no_onednn": (_no_onednn, None),
-    "one_thread": (lambda: _threads(1), None),
+    "one_thread": (_one_thread, None),
     "channels_last": (contextlib.nullcontext, _channels_last),
     "deterministic": (_deterministic, None),
-    "other_cpu": (lambda: _stack(_no_onednn(), _threads(1)), _channels_last),
+    "other_cpu": (lambda: _stack(_no_onednn(), _one_thread()), _channels_last),
 }
 
 
