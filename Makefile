@@ -58,6 +58,7 @@ bench: venv
 	$(PY) -m bench.bench_grader
 	$(PY) -m bench.bench_grading
 	$(PY) -m bench.bench_transfer
+	$(PY) -m bench.bench_quality
 	$(PY) -m bench.bench_fast
 
 # every dependency at its declared lower bound, in a venv of its own, then the suite

@@ -65,7 +65,7 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
     size factor each evaluation ran at. A callback that raises Stop ends the
     run; the best image evaluated so far is returned.
     """
-    low, high = (torch.as_tensor(v, dtype=content_img.dtype).reshape(1, -1, 1, 1) for v in pixel_range)
+    low, high = (torch.as_tensor(bound, dtype=content_img.dtype).reshape(1, -1, 1, 1) for bound in pixel_range)
     history = {"content": [], "style": [], "tv": [], "total": [], "scale": []}
     H, W = content_img.shape[-2:]
     img = None
@@ -88,7 +88,8 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
     except Stop:
         img = history.pop("_best", img)
     history.pop("_best", None)
-    return img.detach(), history
+    painted = img.detach()
+    return painted, history
 
 
 def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, *, content_layer,
@@ -120,14 +121,14 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
         # as_tensor: a student's loss may be a plain number (a style loss over no layers)
         values = {key: float(torch.as_tensor(value).detach()) for key, value in terms.items()}
         values["total"] = float(total.detach())
-        for key, value in values.items():
-            history[key].append(value)
+        for key in ("content", "style", "tv", "total"):
+            history[key].append(values[key])
         history["scale"].append(scale)
         spent[0] += 1
         if values["total"] < best["total"]:
             best.update(total=values["total"], img=img.detach().clone())
             history["_best"] = best["img"]
-        if callback is not None:
+        if callback:
             callback(len(history["total"]) - 1, img.detach(), values)
         return values["total"], img.grad.flatten().double().numpy()
 
