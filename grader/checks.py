@@ -19,7 +19,6 @@ import inspect
 import math
 import textwrap
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -385,9 +384,7 @@ def load_reference(path=REFERENCE):
     """{exercise: (inputs, expected, mistakes)} from the public reference file."""
     if not Path(path).exists():
         raise FileNotFoundError(f"{path} is missing: run `python -m grader.make_reference` to create it")
-    with warnings.catch_warnings():  # torch 2.1-2.3 warn about their own TypedStorage here
-        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
-        stored = torch.load(path, weights_only=True)
+    stored = protocol.load(path)
     cases = {}
     for exercise, case in stored.items():
         inputs = dict(case["inputs"])

@@ -82,19 +82,20 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
                          "noise": noise_ratio * noise + (1 - noise_ratio) * content}[init]
             else:  # the coarse result, enlarged, plus the photo's detail that the smaller copy could not hold
                 start = resized(img, size) + content - resized(resized(content, img.shape[-2:]), size)
-            img = _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high,
-                          content_layer=content_layer, content_weight=content_weight, style_layers=style_layers,
-                          style_weights=style_weights, tv_weight=tv_weight)
+            # losses at different sizes do not compare: the best is this scale's best
+            best = {"total": math.inf, "img": start.detach().clone()}
+            _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, best,
+                    content_layer=content_layer, content_weight=content_weight, style_layers=style_layers,
+                    style_weights=style_weights, tv_weight=tv_weight)
+            img = best["img"]
     except Stop:
-        img = history.pop("_best", img)
-    history.pop("_best", None)
-    painted = img.detach()
-    return painted, history
+        img = best["img"]
+    return img.detach(), history
 
 
-def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, *, content_layer,
-            content_weight, style_layers, style_weights, tv_weight):
-    """count evaluations of L-BFGS-B from start at one scale; returns the best image evaluated."""
+def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, best, *,
+            content_layer, content_weight, style_layers, style_weights, tv_weight):
+    """count evaluations of L-BFGS-B from start at one scale, keeping the best image evaluated in best."""
     from scipy.optimize import minimize
 
     with torch.no_grad():  # the targets are constants: computed once per scale, without a graph
@@ -105,7 +106,6 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
     shape = start.shape
     lows = low.expand(shape).flatten().double().numpy()
     highs = high.expand(shape).flatten().double().numpy()
-    best = {"total": math.inf, "img": start.detach().clone()}
     spent = [0]
 
     def evaluate(x):
@@ -127,7 +127,6 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
         spent[0] += 1
         if values["total"] < best["total"]:
             best.update(total=values["total"], img=img.detach().clone())
-            history["_best"] = best["img"]
         if callback:
             callback(len(history["total"]) - 1, img.detach(), values)
         return values["total"], img.grad.flatten().double().numpy()
@@ -138,7 +137,6 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
                  options={"maxfun": count, "maxiter": count, "maxcor": 20, "ftol": 0.0, "gtol": 0.0})
     except _Spent:
         pass
-    return best["img"]
 
 
 class _Spent(Exception):
