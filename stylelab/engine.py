@@ -82,20 +82,21 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
                          "noise": noise_ratio * noise + (1 - noise_ratio) * content}[init]
             else:  # the coarse result, enlarged, plus the photo's detail that the smaller copy could not hold
                 start = resized(img, size) + content - resized(resized(content, img.shape[-2:]), size)
-            # losses at different sizes do not compare: the best is this scale's best
-            best = {"total": math.inf, "img": start.detach().clone()}
-            _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, best,
+            # losses at different sizes do not compare: what is kept is this scale's best
+            kept = {"total": math.inf, "img": start.detach().clone()}
+            _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, kept,
                     content_layer=content_layer, content_weight=content_weight, style_layers=style_layers,
                     style_weights=style_weights, tv_weight=tv_weight)
-            img = best["img"]
+            img = kept["img"]
     except Stop:
-        img = best["img"]
-    return img.detach(), history
+        img = kept["img"]
+    painted = img.detach()
+    return painted, history
 
 
-def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, best, *,
-            content_layer, content_weight, style_layers, style_weights, tv_weight):
-    """count evaluations of L-BFGS-B from start at one scale, keeping the best image evaluated in best."""
+def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, kept,
+            *, content_layer, style_layers, content_weight, style_weights, tv_weight):
+    """count evaluations of L-BFGS-B from start at one scale, keeping the best image evaluated in kept."""
     from scipy.optimize import minimize
 
     with torch.no_grad():  # the targets are constants: computed once per scale, without a graph
@@ -125,8 +126,8 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
             history[key].append(values[key])
         history["scale"].append(scale)
         spent[0] += 1
-        if values["total"] < best["total"]:
-            best.update(total=values["total"], img=img.detach().clone())
+        if values["total"] < kept["total"]:
+            kept.update(total=values["total"], img=img.detach().clone())
         if callback:
             callback(len(history["total"]) - 1, img.detach(), values)
         return values["total"], img.grad.flatten().double().numpy()
