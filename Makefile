@@ -34,7 +34,7 @@ lab: venv
 	$(PY) -m jupyter lab labs/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 transfer: venv
-	$(PY) -m stylelab transfer --content astronaut --style swirls --out out/astronaut_swirls.png
+	$(PY) -m stylelab transfer --content astronaut --style swirls --num-iters 100 --out out/astronaut_swirls.png
 
 stylize: venv
 	$(PY) -m stylelab stylize --content astronaut --mix swirls=0.6 --mix mosaic=0.4 --out out/astronaut_fast.png

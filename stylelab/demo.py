@@ -78,7 +78,7 @@ def example_files(folder):
 
 
 def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weight=10.0, size=256,
-          num_iters=100, backbone="vgg19", init="content", optimizer="lbfgs", colour="off",
+          num_iters=100, backbone="vgg19", init="recoloured", optimizer="lbfgs", colour="off",
           stop=None, every=STREAM_EVERY):
     """Generator of (event, payload): ('image', (t, PIL)), ('loss', (t, losses)), ('done', result).
 
@@ -121,7 +121,8 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
         try:
             result = run_transfer(
                 content, style, backbone=backbone, size=size, num_iters=num_iters, optimizer=optimizer,
-                init="noise" if init == "noise" else "content", callback=callback,
+                # the exercise's Adam loop has no recoloured start: it starts from the photo
+                init="content" if (optimizer, init) == ("adam", "recoloured") else init, callback=callback,
                 content_weight=preset["content_weight"] * content_scale,
                 style_weights=[w * style_scale for w in preset["style_weights"]], tv_weight=tv_weight)
             events.put(("done", finish(result.img)))
@@ -261,7 +262,9 @@ def build_demo(examples_dir=None, model_path=None):
                         num_iters = gr.Slider(10, 500, value=100, step=10, label="iterations")
                     with gr.Row():
                         backbone = gr.Radio(list(BACKBONES), value="vgg19", label="backbone")
-                        init = gr.Radio(["content", "noise"], value="content", label="start from")
+                        init = gr.Radio([("the photo in the painting's colours", "recoloured"),
+                                         ("the photo", "content"), ("noise", "noise")],
+                                        value="recoloured", label="start from")
                         optimizer = gr.Radio(["lbfgs", "adam"], value="lbfgs", label="optimizer")
                         colour = gr.Radio(["off", "luminance only", "histogram matching"], value="off",
                                           label="keep the photo's colours")

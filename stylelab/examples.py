@@ -75,19 +75,30 @@ def paint_swirls(size=512, seed=0):
     return canvas.resize((size, size), Image.LANCZOS)
 
 
-def paint_mosaic(size=512, seed=0, cells_per_side=15):
-    """Stained glass: Voronoi cells of saturated colour separated by dark lead."""
+def paint_mosaic(size=512, seed=0, cells_per_side=20):
+    """Stained glass: Voronoi cells of saturated colour separated by dark lead.
+
+    Neighbouring panes share a hue, as in a window's design: each cell's colour
+    is read off a smooth random field. With independent random colours (the
+    first version) every photo came out as uniform confetti, since that is what
+    the painting's Gram matrices then ask for; with colour regions the
+    optimiser can lay them along the photo's own.
+    """
     rng = np.random.default_rng(seed)
     # A jittered grid, not uniform points: two centres that nearly coincide would
     # make a whole cell of lead.
     n = cells_per_side
     grid = np.stack(np.mgrid[0:n, 0:n], axis=-1).reshape(-1, 2)  # (n*n, 2)
     centres = ((grid + 0.5 + rng.uniform(-0.4, 0.4, size=grid.shape)) * size / n).astype(np.float32)
-    num_cells = len(centres)
+    # ordered round the colour wheel, so that nearby field values are related hues
     palette = np.array([_hex(c) for c in (
-        "#b3202a", "#1f4fa3", "#e0a526", "#1e8a5a", "#6b2d8f", "#2aa7b8", "#d9622b", "#f1e4b3")],
+        "#1f4fa3", "#2aa7b8", "#1e8a5a", "#e0a526", "#d9622b", "#b3202a", "#6b2d8f", "#f1e4b3")],
         dtype=np.float32)
-    colours = palette[rng.integers(len(palette), size=num_cells)]  # (K, 3)
+    waves = rng.normal(size=(4, 2)) * 1.6 * np.pi / size  # about one period across the window
+    phases = rng.uniform(0, 2 * np.pi, size=4)
+    field = np.sin(centres @ waves.T + phases).mean(axis=1) + rng.normal(0, 0.05, size=len(centres))  # (n*n,)
+    rank = np.argsort(np.argsort(field))  # equal shares of every colour
+    colours = palette[rank * len(palette) // len(centres)]  # (K, 3)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     pixels = np.stack([ys.ravel(), xs.ravel()], axis=1)  # (HW, 2)
     nearest = np.empty(len(pixels), dtype=np.int64)
@@ -103,7 +114,8 @@ def paint_mosaic(size=512, seed=0, cells_per_side=15):
     wobble = rng.normal(0, 1, size=(size // 16, size // 16)).astype(np.float32)
     wobble = np.asarray(Image.fromarray(wobble, mode="F").resize((size, size), Image.BICUBIC))
     glass = glass * (1 + 0.12 * wobble[..., None])
-    lead = np.clip((gap.reshape(size, size) - 1.5) / 1.5, 0, 1)[..., None]  # 0 on the seams
+    width = 1.5 * size / 512  # lead as wide, for its window, at any size
+    lead = np.clip((gap.reshape(size, size) - width) / width, 0, 1)[..., None]  # 0 on the seams
     image = glass * lead + np.float32(26) * (1 - lead)
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), mode="RGB")
 

@@ -48,6 +48,10 @@ PRESETS = {
 LEARNING_RATES = {("vgg19", "adam"): 10.0, ("squeezenet1_1", "adam"): 3.0,
                   ("vgg19", "lbfgs"): 1.0, ("squeezenet1_1", "lbfgs"): 1.0}
 
+# Where each optimiser may start: the engine adds the photo recoloured to the
+# painting's palette; the exercise's loop knows the three starts of its docstring.
+INITS = {"lbfgs": ("recoloured", "content", "noise", "random"), "adam": ("content", "noise", "random")}
+
 
 @dataclass
 class TransferResult:
@@ -68,7 +72,7 @@ def default_impl():
 
 
 def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
-                 num_iters=200, optimizer="lbfgs", lr=None, init="content",
+                 num_iters=200, optimizer="lbfgs", lr=None, init=None,
                  noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None,
                  **weights):
     """Stylise content with style and return a TransferResult.
@@ -80,7 +84,8 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     - size: shorter side of the output in pixels; style_size is the style
       image's, defaulting to size.
     - num_iters, optimizer, lr, init, noise_ratio, seed, callback: as for
-      style_transfer; lr=None picks one for the backbone and optimiser.
+      style_transfer; lr=None picks one for the backbone and optimiser, and
+      init=None the engine's 'recoloured' start (lbfgs) or 'content' (adam).
       optimizer="lbfgs" runs the kit's engine (bounded, coarse to fine; lr is
       unused, and a callback may raise engine.Stop to end the run with the best
       image so far); "adam" runs impl's own style_transfer loop.
@@ -102,6 +107,11 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                          f"style weights; give one weight per layer")
     if lr is None:
         lr = LEARNING_RATES[(backbone, optimizer)]
+    if init is None:
+        init = "recoloured" if optimizer == "lbfgs" else "content"
+    if init not in INITS[optimizer]:
+        raise ValueError(f"init={init!r} does not go with optimizer={optimizer!r}; choose one of: "
+                         f"{', '.join(INITS[optimizer])}")
     reference = default_impl()
     impl = impl or reference
     if channels_last is None:

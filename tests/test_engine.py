@@ -67,10 +67,11 @@ def test_every_evaluated_image_stays_inside_the_pixel_range(net):
 
 
 def test_coarse_to_fine_starts_small_and_ends_at_full_size(net):
-    content, _, _, (img, history) = paint(net, num_iters=40)
-    assert history["scale"][0] == 0.5 and history["scale"][-1] == 1.0
-    assert history["scale"] == sorted(history["scale"])
+    content, _, _, (img, history) = paint(net, num_iters=40, schedule=engine.SCHEDULE)
+    assert history["scale"] == [0.5] * 20 + [1.0] * 20
     assert img.shape == content.shape
+    _, _, _, (_, history) = paint(net, num_iters=40)  # the default: a 64-px picture has no coarser copy
+    assert set(history["scale"]) == {1.0}
     assert engine.plan(10) == [(1.0, 10)]  # too few evaluations to be worth a second scale
     assert sum(count for _, count in engine.plan(200)) == 200
 
@@ -80,7 +81,7 @@ def test_a_stop_from_the_callback_returns_the_best_image_so_far(net):
         if t == 12:
             raise engine.Stop
 
-    _, _, _, (img, history) = paint(net, callback=callback)
+    _, _, _, (img, history) = paint(net, callback=callback, schedule=engine.SCHEDULE)
     assert len(history["total"]) == 13 and img.shape[-2:] == (32, 48)  # still at the coarse scale
 
 
@@ -98,3 +99,18 @@ def test_it_runs_whatever_losses_it_is_given(net):
                                        ("extract_features", "content_loss", "gram_matrix", "style_loss", "tv_loss")})
     paint(net, num_iters=5, losses=student)
     assert {"extract_features", "content_loss", "gram_matrix", "style_loss", "tv_loss"} <= set(calls)
+
+
+def test_the_recoloured_start_has_the_paintings_colour_statistics():
+    generator = torch.Generator().manual_seed(0)
+    content = torch.rand(1, 3, 20, 30, generator=generator) * torch.tensor([1.0, 2.0, 0.5]).reshape(1, 3, 1, 1)
+    style = torch.rand(1, 3, 25, 25, generator=generator) @ torch.rand(25, 25, generator=generator)
+    start = engine.recoloured(content, style)
+    pixels, target = start.flatten(2)[0].double(), style.flatten(2)[0].double()  # (3, N) each
+    assert torch.allclose(pixels.mean(1), target.mean(1), atol=1e-5)
+    assert torch.allclose(torch.cov(pixels), torch.cov(target), rtol=1e-4, atol=1e-6)
+    # an affine map of the photo's pixels, so the photo's structure is all still there:
+    # the best affine fit from the photo reproduces start exactly
+    X = torch.cat([content.flatten(2)[0].double(), torch.ones(1, 600, dtype=torch.float64)])  # (4, N)
+    A = start.flatten(2)[0].double() @ torch.linalg.pinv(X)
+    assert torch.allclose(A @ X, start.flatten(2)[0].double(), atol=1e-5)
