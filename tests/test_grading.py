@@ -150,10 +150,11 @@ def graded_class(tmp_path_factory, bubblewrap):
 
 
 def test_every_student_gets_the_right_points_and_status(graded_class):
-    cases, rows, _, _ = graded_class
+    cases, rows, out, _ = graded_class
     assert set(rows) == set(cases) | {"zipped"}
     for student, (_, points, status) in cases.items():
-        assert (float(rows[student]["total"]), rows[student]["status"]) == (points, status), student
+        got = (float(rows[student]["total"]), rows[student]["status"])
+        assert got == (points, status), (student, json.loads((out / "json" / f"{student}.json").read_text())["output"])
     assert (float(rows["zipped"]["total"]), rows["zipped"]["status"]) == (ST, "graded")
 
 
