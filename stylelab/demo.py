@@ -1,9 +1,12 @@
 """The web demo: Gatys et al. (CVPR 2016) style transfer, painted live in the browser.
 
-A Gradio Blocks app around the reference solutions (stylelab.transfer runs
-solutions/ style_transfer; colour preservation uses solutions/ match_color and
-luminance_only): no second implementation. The image streams every few
-evaluations, with a progress bar and a growing loss plot; Stop cancels and keeps
+A Gradio Blocks app around the kit's exercises, whichever implementation
+stylelab.transfer.default_impl picks (the reference solutions, or in a student
+release the student's own starter): the engine runs their losses, and colour
+preservation uses their match_color and luminance_only. No second
+implementation. A photo and a painting are preselected, so the first click
+paints. The image streams every few evaluations with the count beside it, never
+covered by a progress overlay, and a growing loss plot; Stop cancels and keeps
 the last image; the result downloads as a PNG. Several styles blend through a
 montage whose widths follow the normalised weights (a Gram matrix averages
 over positions, so the montage's targets are the weighted blend).
@@ -33,6 +36,7 @@ MAX_SIDE = 2048  # uploads are downscaled to this longest side before anything e
 MIN_SIDE = 16  # smaller than this and there is nothing for the network to see
 STREAM_EVERY = 5  # evaluations between streamed images
 MAX_STYLES = 3
+FIRST_PHOTO, FIRST_STYLE = "astronaut", "swirls"  # preselected, so Paint works on a fresh page
 
 
 class Stopped(Exception):
@@ -85,8 +89,9 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
     Runs run_transfer in a thread so that images stream while it works; setting
     the threading.Event `stop` ends the run at its next evaluation.
     """
-    from solutions import style_transfer as solutions
-    from stylelab.transfer import PRESETS, run_transfer
+    from stylelab.transfer import PRESETS, default_impl, run_transfer
+
+    solutions = default_impl()
 
     stop = stop or threading.Event()
     content_rgb = load_image(content, size)
@@ -171,7 +176,7 @@ def build_demo(examples_dir=None, model_path=None):
     load_backbone("vgg19")  # warm the weights' cache now, so the first Paint streams at once
     model = load_model(model_path or SHIPPED)
 
-    def run(content, *args, progress=gr.Progress()):
+    def run(content, *args):
         style_files, weights = list(args[:MAX_STYLES]), list(args[MAX_STYLES:2 * MAX_STYLES])
         content_scale, style_scale, tv_weight, size, num_iters, backbone, init, optimizer, colour = \
             args[2 * MAX_STYLES:]
@@ -193,11 +198,10 @@ def build_demo(examples_dir=None, model_path=None):
                     t, losses = payload
                     rows += [{"evaluation": t + 1, "term": key, "log10 loss": math.log10(value)}
                              for key, value in losses.items() if value > 0]
-                    progress((t + 1, num_iters), desc="painting", unit="evaluations")
                     continue
                 if kind == "image":
                     t, image = payload
-                    status = f"{t + 1} / {num_iters} evaluations, {time.perf_counter() - started:.1f} s"
+                    status = f"painting: {t + 1} / {num_iters} evaluations, {time.perf_counter() - started:.1f} s"
                     yield image, pd.DataFrame(rows), None, status
                 elif kind == "done":
                     image = payload
@@ -207,6 +211,9 @@ def build_demo(examples_dir=None, model_path=None):
                         f"done: {num_iters} evaluations in {time.perf_counter() - started:.1f} s"
         except BackboneUnavailable as error:
             raise gr.Error(str(error)) from None
+        except NotImplementedError as error:  # a student release whose exercises are not all done yet
+            raise gr.Error(f"the demo paints with your own exercises, and {error} is not written yet: "
+                           f"finish it in starter/ (the labs say which one), then press Paint again") from None
         finally:
             events.close()  # on Stop, ends the painting thread at its next evaluation
 
@@ -228,16 +235,19 @@ def build_demo(examples_dir=None, model_path=None):
                         # corrupt one would end in its generic error instead of our message.
                         with gr.Row():
                             content = gr.File(label="Content image", file_types=["image"], height=120,
-                                              elem_id="content")
-                            content_preview = gr.Image(label="Content", interactive=False, height=160)
+                                              value=paths[FIRST_PHOTO], elem_id="content")
+                            content_preview = gr.Image(paths[FIRST_PHOTO], label="Content", interactive=False,
+                                                       height=160)
                         gr.Examples([[paths[n]] for n in CONTENT_IMAGES], inputs=[content],
                                     label="Built-in photos")
                         styles, weights, previews = [], [], []
                         for k in range(MAX_STYLES):
                             with gr.Row():
+                                first = paths[FIRST_STYLE] if k == 0 else None
                                 styles.append(gr.File(label=f"Style {k + 1}", file_types=["image"], height=120,
-                                                      elem_id=f"style{k + 1}"))
-                                previews.append(gr.Image(label=f"Style {k + 1}", interactive=False, height=120))
+                                                      value=first, elem_id=f"style{k + 1}"))
+                                previews.append(gr.Image(first, label=f"Style {k + 1}", interactive=False,
+                                                         height=120))
                                 weights.append(gr.Slider(0, 1, value=1.0 if k == 0 else 0.5, step=0.05,
                                                          label=f"weight of style {k + 1}"))
                         gr.Examples([[paths[n]] for n in STYLE_IMAGES], inputs=[styles[0]],
@@ -245,10 +255,10 @@ def build_demo(examples_dir=None, model_path=None):
                     with gr.Column():
                         output = gr.Image(label="Painting", type="pil", height=360, format="png",
                                           elem_id="painting")
-                        status = gr.Markdown("Press **Paint** to start.")
+                        status = gr.Markdown("Press **Paint** to start.", elem_id="status")
                         with gr.Row():
                             paint_button = gr.Button("Paint", variant="primary", elem_id="paint")
-                            stop_button = gr.Button("Stop")
+                            stop_button = gr.Button("Stop", elem_id="stop")
                         download = gr.File(label="Download PNG")
                         plot = gr.LinePlot(x="evaluation", y="log10 loss", color="term", title="Losses",
                                            x_title="evaluation", y_title="log10 loss", height=260)
@@ -273,7 +283,9 @@ def build_demo(examples_dir=None, model_path=None):
                     upload.change(functools.partial(preview_upload, role=role), upload, preview)
                 inputs = [content, *styles, *weights, content_scale, style_scale, tv_weight, size, num_iters,
                           backbone, init, optimizer, colour]
-                event = paint_button.click(run, inputs, [output, plot, download, status], api_name="paint")
+                # no progress overlay: it would cover the painting it reports on; status says how far
+                event = paint_button.click(run, inputs, [output, plot, download, status], api_name="paint",
+                                           show_progress="hidden")
                 stop_button.click(None, cancels=[event])
             with gr.Tab("Fast (Johnson et al.)", id="fast-tab"):
                 gr.Markdown("A feed-forward network (Johnson, Alahi and Fei-Fei, ECCV 2016) trained once on "

@@ -159,26 +159,61 @@ def screenshot_once_changed(page, selector, first, name, timeout):
     return shot
 
 
-def test_in_a_real_browser_the_painting_changes(server, chromium_path):
+# Where an <img> draws its picture inside its box, in page pixels (object-fit contain or
+# scale-down, centred, as Gradio's image box has it).
+DRAWN = """img => {
+    const box = img.getBoundingClientRect();
+    let scale = Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
+    if (getComputedStyle(img).objectFit === "scale-down") scale = Math.min(scale, 1);
+    const width = img.naturalWidth * scale, height = img.naturalHeight * scale;
+    return {x: box.x + (box.width - width) / 2, y: box.y + (box.height - height) / 2, width, height};
+}"""
+
+
+def shown(page, selector):
+    """(what the element at selector looks like on screen, the image its src holds), both (64, 64, 3)."""
+    from io import BytesIO
+
+    element = page.locator(selector).first
+    for _ in range(5):  # a new frame may arrive between the two looks: look again
+        src = element.get_attribute("src")
+        drawn = element.evaluate(DRAWN)
+        on_screen = Image.open(BytesIO(page.screenshot(clip=drawn))).convert("RGB").resize((64, 64))
+        if element.get_attribute("src") == src:
+            break
+    source = Image.open(BytesIO(page.request.get(src).body())).convert("RGB")
+    return np.asarray(on_screen, dtype=float), np.asarray(source.resize((64, 64)), dtype=float)
+
+
+def test_in_a_real_browser_one_click_paints_and_the_painting_stays_visible(server, chromium_path):
     from playwright.sync_api import sync_playwright
 
     url, examples = server
+    photo = np.asarray(Image.open(examples / "astronaut.png").convert("RGB").resize((64, 64)), dtype=float)
     with sync_playwright() as playwright:
         browser = chromium(playwright, chromium_path)
         try:
             page = browser.new_page()
             page.goto(url)
-            page.locator("#content input[type=file]").set_input_files(str(examples / "coffee.png"))
-            page.locator("#style1 input[type=file]").set_input_files(str(examples / "swirls.png"))
-            page.wait_for_timeout(1000)
-            page.locator("#paint").click()
-            painting = page.locator("#painting img")
-            painting.first.wait_for(timeout=60_000)
-            first = painting.first.get_attribute("src")
-            shot = screenshot_once_changed(page, "#painting img", first, "demo_screenshot.png", 120_000)
+            page.locator("#paint").click()  # nothing else touched: a photo and a painting are preselected
+            page.locator("#painting img").first.wait_for(timeout=60_000)
+            moments, sources = [], []
+            for k in range(4):  # a lecture audience watches it for a while, not once at the end
+                on_screen, source = shown(page, "#painting img")
+                moments.append(np.abs(on_screen - source).mean())
+                sources.append(source)
+                if k == 3:
+                    page.screenshot(path=str(Path("out") / "demo_screenshot.png"), full_page=True)
+                page.wait_for_timeout(2500)
+            status = page.locator("#status").inner_text()
+            page.locator("#stop").click()
         finally:
             browser.close()
-    assert Image.open(shot).size[0] == 1400
+    # on screen, at every moment, is the picture itself: no overlay over it
+    assert max(moments) < 12, moments
+    assert np.abs(sources[0] - photo).mean() > 15  # from the first frame on, not the photo
+    assert np.abs(sources[-1] - sources[0]).mean() > 3  # and it went on painting while watched
+    assert re.match(r"painting: \d+ / 100 evaluations", status), status
 
 
 def test_fast_tab_follows_its_sliders(server):
