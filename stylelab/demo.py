@@ -212,8 +212,8 @@ def build_demo(examples_dir=None, model_path=None):
         except BackboneUnavailable as error:
             raise gr.Error(str(error)) from None
         except NotImplementedError as error:  # a student release whose exercises are not all done yet
-            raise gr.Error(f"the demo paints with your own exercises, and {error} is not written yet: "
-                           f"finish it in starter/ (the labs say which one), then press Paint again") from None
+            raise gr.Error(f"the demo runs your own exercises, and one is not written yet ({error}); "
+                           f"finish it, then press Paint again") from None
         finally:
             events.close()  # on Stop, ends the painting thread at its next evaluation
 

@@ -130,6 +130,16 @@ def test_stop_ends_the_run(server):
     assert not any(t.name == "stylelab-paint" for t in threading.enumerate())
 
 
+def test_in_a_student_release_it_paints_with_the_students_code_and_names_what_is_missing(server, monkeypatch):
+    from starter import style_transfer as starter
+
+    url, examples = server
+    monkeypatch.setattr("stylelab.transfer.default_impl", lambda: starter)  # no solutions/ in the bundle
+    job = submit(url, examples / "astronaut.png", examples / "swirls.png")
+    with pytest.raises(Exception, match=r"not written yet \(extract_features: write your code in starter/"):
+        job.result(timeout=60)
+
+
 def test_a_corrupt_upload_is_reported_in_the_ui(server, tmp_path):
     url, examples = server
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
