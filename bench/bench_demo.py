@@ -39,8 +39,8 @@ def main():
     firsts, stops = [], []
     for _ in range(args.trials):
         start = time.perf_counter()
-        job = client.submit(handle_file(str(examples / "astronaut.png")), handle_file(str(examples / "swirls.png")),
-                            None, None, 1.0, 0.5, 0.5, 1.0, 1.0, 10.0, 256, 100, "vgg19", "content", "lbfgs", "off",
+        job = client.submit(content=handle_file(str(examples / "astronaut.png")),
+                            style_1=handle_file(str(examples / "swirls.png")), size=256, iterations=100,
                             api_name="/paint")
         while not job.outputs():
             time.sleep(0.01)

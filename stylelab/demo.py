@@ -176,22 +176,30 @@ def build_demo(examples_dir=None, model_path=None):
     load_backbone("vgg19")  # warm the weights' cache now, so the first Paint streams at once
     model = load_model(model_path or SHIPPED)
 
-    def run(content, *args):
-        style_files, weights = list(args[:MAX_STYLES]), list(args[MAX_STYLES:2 * MAX_STYLES])
-        content_scale, style_scale, tv_weight, size, num_iters, backbone, init, optimizer, colour = \
-            args[2 * MAX_STYLES:]
+    # Named parameters, not *args: they are the API's names (gradio_client), and the
+    # optional styles are optional there too.
+    def run(content, style_1=None, style_2=None, style_3=None, weight_1=1.0, weight_2=0.5, weight_3=0.5,
+            content_weight=1.0, style_weight=1.0, tv_weight=10.0, size=256, iterations=100, backbone="vgg19",
+            start="recoloured", optimizer="lbfgs", keep_colours="off"):
         try:
             content_image = read_upload(content, "content")
-            chosen = [(read_upload(f, f"style {k + 1}"), w) for k, (f, w) in enumerate(zip(style_files, weights))
-                      if f]
+            chosen = [(read_upload(f, f"style {k + 1}"), float(w or 0)) for k, (f, w) in
+                      enumerate(zip((style_1, style_2, style_3), (weight_1, weight_2, weight_3))) if f]
             if not chosen:
                 raise ImageError("add at least one style image")
+            strength = max(w for _, w in chosen)
+            if strength <= 0:
+                raise ImageError("every style's weight is 0: move at least one above 0")
         except ImageError as error:
             raise gr.Error(str(error)) from None
+        # each weight is its style's strength: one style's slider scales it, and a blend
+        # mixes by the weights' ratios at the strongest one's strength
+        chosen = [(image, w) for image, w in chosen if w > 0]
         rows, image, started = [], None, time.perf_counter()
-        num_iters, size = int(num_iters), int(size)
-        events = paint(content_image, [s for s, _ in chosen], [w for _, w in chosen], content_scale,
-                       style_scale, tv_weight, size, num_iters, backbone, init, optimizer, colour)
+        num_iters = int(iterations)
+        events = paint(content_image, [s for s, _ in chosen], [w for _, w in chosen], content_weight,
+                       style_weight * strength, tv_weight, int(size), num_iters, backbone, start, optimizer,
+                       keep_colours)
         try:
             for kind, payload in events:
                 if kind == "loss":
@@ -280,7 +288,7 @@ def build_demo(examples_dir=None, model_path=None):
                                           label="keep the photo's colours")
                 for upload, preview, role in [(content, content_preview, "content")] + \
                         [(f, p, f"style {k + 1}") for k, (f, p) in enumerate(zip(styles, previews))]:
-                    upload.change(functools.partial(preview_upload, role=role), upload, preview)
+                    upload.change(functools.partial(preview_upload, role=role), upload, preview, api_name=False)
                 inputs = [content, *styles, *weights, content_scale, style_scale, tv_weight, size, num_iters,
                           backbone, init, optimizer, colour]
                 # no progress overlay: it would cover the painting it reports on; status says how far

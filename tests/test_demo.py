@@ -39,11 +39,13 @@ def server(tmp_path_factory):
 def submit(url, content, style, size=64, num_iters=10, **overrides):
     from gradio_client import Client, handle_file
 
-    settings = dict(content_scale=1.0, style_scale=1.0, tv_weight=10.0, size=size, num_iters=num_iters,
-                    backbone="vgg19", init="content", optimizer="lbfgs", colour="off", **overrides)
+    settings = dict(weight_1=1.0, content_weight=1.0, style_weight=1.0, tv_weight=10.0, size=size,
+                    iterations=num_iters, backbone="vgg19", start="content", optimizer="lbfgs",
+                    keep_colours="off")
+    settings.update(overrides)
     client = Client(url, verbose=False)
-    return client.submit(handle_file(str(content)), handle_file(str(style)), None, None, 1.0, 0.5, 0.5,
-                         *settings.values(), api_name="/paint")
+    return client.submit(content=handle_file(str(content)), style_1=handle_file(str(style)), **settings,
+                         api_name="/paint")
 
 
 def test_building_the_demo_launches_nothing(tmp_path):
@@ -138,6 +140,30 @@ def test_in_a_student_release_it_paints_with_the_students_code_and_names_what_is
     job = submit(url, examples / "astronaut.png", examples / "swirls.png")
     with pytest.raises(Exception, match=r"not written yet \(extract_features: write your code in starter/"):
         job.result(timeout=60)
+
+
+def test_the_api_names_its_parameters_and_hides_the_preview_handlers(server):
+    from gradio_client import Client
+
+    url, _ = server
+    api = Client(url, verbose=False).view_api(return_format="dict", print_info=False)
+    parameters = {p["parameter_name"]: p for p in api["named_endpoints"]["/paint"]["parameters"]}
+    assert list(parameters)[:8] == ["content", "style_1", "style_2", "style_3", "weight_1", "weight_2", "weight_3",
+                                    "content_weight"]
+    assert parameters["style_2"]["parameter_has_default"] and parameters["style_2"]["parameter_default"] is None
+    assert not any(name.startswith("/partial") for name in api["named_endpoints"])
+    assert not api["unnamed_endpoints"]
+
+
+def test_one_styles_weight_scales_its_strength_and_all_zero_is_refused(server):
+    url, examples = server
+    with pytest.raises(Exception, match="every style's weight is 0"):
+        submit(url, examples / "chelsea.png", examples / "swirls.png", weight_1=0.0).result(timeout=60)
+    strong, weak = (submit(url, examples / "chelsea.png", examples / "swirls.png", size=64, num_iters=20,
+                           weight_1=w).result(timeout=120) for w in (1.0, 0.001))
+    photo = np.asarray(Image.open(examples / "chelsea.png").convert("RGB").resize((96, 64)), dtype=float)
+    strong, weak = (np.asarray(Image.open(r[0]).convert("RGB").resize((96, 64)), dtype=float) for r in (strong, weak))
+    assert np.abs(weak - photo).mean() < 0.7 * np.abs(strong - photo).mean()  # 16 against 28.5 measured
 
 
 def test_a_corrupt_upload_is_reported_in_the_ui(server, tmp_path):
