@@ -9,6 +9,7 @@ photo of any size, and `export-onnx` writes one for deployment.
 """
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
@@ -92,6 +93,8 @@ def build_parser():
     d.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for a lecture hall)")
     d.add_argument("--port", type=int, default=7860)
     d.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs the internet)")
+    d.add_argument("--auth", default=None, metavar="USER:PASS",
+                   help="ask every visitor for this user name and password (default: $STYLELAB_AUTH, if set)")
 
     layers = commands.add_parser("layers", help="list a backbone's layer names and indices")
     layers.add_argument("--backbone", default="vgg19", choices=list(BACKBONES))
@@ -198,7 +201,7 @@ def main(argv=None):
         elif args.command == "demo":
             from stylelab.demo import launch
 
-            launch(args.host, args.port, args.share)
+            launch(args.host, args.port, args.share, args.auth or os.environ.get("STYLELAB_AUTH"))
         elif args.command == "layers":
             from stylelab.backbones import load_backbone
 

@@ -336,19 +336,51 @@ def preview_upload(path, role):
         raise gr.Error(str(error)) from None
 
 
-def launch(host="127.0.0.1", port=7860, share=False):
-    """Build and serve the demo until interrupted."""
-    demo = build_demo()
+def parse_auth(text):
+    """'USER:PASS' -> (user, password); ValueError naming the expected form otherwise."""
+    user, colon, password = (text or "").partition(":")
+    if not (user and colon and password):
+        raise ValueError("--auth (or STYLELAB_AUTH) takes USER:PASS, both non-empty, e.g. --auth class:s3cret")
+    return user, password
+
+
+def addresses(host, port):
+    """The URLs a visitor can open: for 0.0.0.0 (every interface) the machine's own addresses, not 0.0.0.0."""
+    import socket
+
+    if host not in ("0.0.0.0", "::", ""):
+        return [f"http://{host}:{port}/"]
+    found = set()
     try:
-        demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True)
+        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET))
+    except OSError:
+        pass
+    try:  # the address of the interface a packet would leave by (a UDP connect sends nothing)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("10.255.255.255", 1))
+            found.add(probe.getsockname()[0])
+    except OSError:
+        pass
+    found.discard("127.0.0.1")
+    return [f"http://{address}:{port}/" for address in sorted(found)] + [f"http://127.0.0.1:{port}/"]
+
+
+def launch(host="127.0.0.1", port=7860, share=False, auth=None):
+    """Build and serve the demo until interrupted; auth is 'USER:PASS' or None."""
+    credentials = parse_auth(auth) if auth else None
+    demo = build_demo()
+    settings = dict(server_name=host, server_port=port, prevent_thread_lock=True, auth=credentials)
+    try:
+        demo.launch(share=share, **settings)
     except Exception as error:  # a share link needs the internet; serving locally does not
         if not share:
             raise
         print(f"no public link: {error}. Serving locally only.")
-        demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True)
+        demo.launch(share=False, **settings)
     if share and not getattr(demo, "share_url", None):
         print("no public link (no internet connection?); serving locally only")
-    print(f"stylelab demo on http://{host}:{port}/ (Ctrl-C to stop)")
+    print(f"stylelab demo on {' or '.join(addresses(host, port))} (Ctrl-C to stop)"
+          + (f"; user {credentials[0]!r} and its password required" if credentials else ""))
     try:
         demo.block_thread()
     finally:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylelab.demo import MAX_SIDE, blend_styles, build_demo, fast_stylize, read_upload, stop_all
+from stylelab.demo import (MAX_SIDE, addresses, blend_styles, build_demo, fast_stylize, parse_auth, read_upload,
+                           stop_all)
 from stylelab.fast import load_model
 from stylelab.images import ImageError
 
@@ -164,6 +165,34 @@ def test_one_styles_weight_scales_its_strength_and_all_zero_is_refused(server):
     photo = np.asarray(Image.open(examples / "chelsea.png").convert("RGB").resize((96, 64)), dtype=float)
     strong, weak = (np.asarray(Image.open(r[0]).convert("RGB").resize((96, 64)), dtype=float) for r in (strong, weak))
     assert np.abs(weak - photo).mean() < 0.7 * np.abs(strong - photo).mean()  # 16 against 28.5 measured
+
+
+def test_auth_keeps_out_a_visitor_without_the_password(tmp_path):
+    from gradio_client import Client
+
+    assert parse_auth("class:s3:cret") == ("class", "s3:cret")
+    for bad in ("class", "class:", ":s3cret", ""):
+        with pytest.raises(ValueError, match="USER:PASS"):
+            parse_auth(bad)
+    demo = build_demo(tmp_path)
+    port = free_port()
+    demo.launch(server_port=port, prevent_thread_lock=True, quiet=True, auth=parse_auth("class:s3cret"))
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        with pytest.raises(Exception):
+            Client(url, verbose=False)
+        with pytest.raises(Exception):
+            Client(url, auth=("class", "wrong"), verbose=False)
+        api = Client(url, auth=("class", "s3cret"), verbose=False).view_api(return_format="dict", print_info=False)
+        assert "/paint" in api["named_endpoints"]
+    finally:
+        demo.close()
+
+
+def test_serving_on_every_interface_prints_addresses_a_visitor_can_open():
+    assert addresses("127.0.0.1", 7860) == ["http://127.0.0.1:7860/"]
+    urls = addresses("0.0.0.0", 7863)
+    assert urls[-1] == "http://127.0.0.1:7863/" and not any("0.0.0.0" in url for url in urls)
 
 
 def test_a_corrupt_upload_is_reported_in_the_ui(server, tmp_path):
