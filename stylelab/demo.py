@@ -39,11 +39,8 @@ MAX_STYLES = 3
 FIRST_PHOTO, FIRST_STYLE = "astronaut", "swirls"  # preselected, so Paint works on a fresh page
 
 
-class Stopped(Exception):
-    """Raised inside the loop's callback when the user pressed Stop."""
-
-
 _RUNS = {}  # painting thread -> its stop event, while it runs
+_STOPS = {}  # browser session -> the stop event of its run, for the Stop button
 
 
 def stop_all(timeout=10.0):
@@ -84,11 +81,14 @@ def example_files(folder):
 def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weight=10.0, size=256,
           num_iters=100, backbone="vgg19", init="recoloured", optimizer="lbfgs", colour="off",
           stop=None, every=STREAM_EVERY):
-    """Generator of (event, payload): ('image', (t, PIL)), ('loss', (t, losses)), ('done', result).
+    """Generator of (event, payload): ('image', (t, PIL)), ('loss', (t, losses)), ('done', PIL),
+    ('stopped', (evaluations, PIL or None)).
 
     Runs run_transfer in a thread so that images stream while it works; setting
-    the threading.Event `stop` ends the run at its next evaluation.
+    the threading.Event `stop` ends the run at its next evaluation, with the best
+    picture so far (the engine's) or the last one evaluated (the exercise's loop).
     """
+    from stylelab import engine
     from stylelab.transfer import PRESETS, default_impl, run_transfer
 
     solutions = default_impl()
@@ -109,9 +109,12 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
 
     events = queue.Queue()
 
+    last = {"t": -1, "img": None}
+
     def callback(t, img, losses):
         if stop.is_set():
-            raise Stopped
+            raise engine.Stop
+        last.update(t=t, img=img)
         events.put(("loss", (t, losses)))
         if t == 0 or (t + 1) % every == 0 or t + 1 == num_iters:
             events.put(("image", (t, finish(img))))
@@ -130,9 +133,12 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
                 init="content" if (optimizer, init) == ("adam", "recoloured") else init, callback=callback,
                 content_weight=preset["content_weight"] * content_scale,
                 style_weights=[w * style_scale for w in preset["style_weights"]], tv_weight=tv_weight)
-            events.put(("done", finish(result.img)))
-        except Stopped:
-            events.put(("stopped", None))
+            if stop.is_set():  # the engine ended early and returned its best picture
+                events.put(("stopped", (last["t"] + 1, finish(result.img))))
+            else:
+                events.put(("done", finish(result.img)))
+        except engine.Stop:  # out of the exercise's own loop, which knows nothing of Stop
+            events.put(("stopped", (last["t"] + 1, None if last["img"] is None else finish(last["img"]))))
         except BaseException as error:  # reported in the UI, never a dead worker
             events.put(("error", error))
 
@@ -180,7 +186,7 @@ def build_demo(examples_dir=None, model_path=None):
     # optional styles are optional there too.
     def run(content, style_1=None, style_2=None, style_3=None, weight_1=1.0, weight_2=0.5, weight_3=0.5,
             content_weight=1.0, style_weight=1.0, tv_weight=10.0, size=256, iterations=100, backbone="vgg19",
-            start="recoloured", optimizer="lbfgs", keep_colours="off"):
+            start="recoloured", optimizer="lbfgs", keep_colours="off", request: gr.Request = None):
         try:
             content_image = read_upload(content, "content")
             chosen = [(read_upload(f, f"style {k + 1}"), float(w or 0)) for k, (f, w) in
@@ -194,12 +200,15 @@ def build_demo(examples_dir=None, model_path=None):
             raise gr.Error(str(error)) from None
         # each weight is its style's strength: one style's slider scales it, and a blend
         # mixes by the weights' ratios at the strongest one's strength
+        styles = [f for f, w in zip((style_1, style_2, style_3), (weight_1, weight_2, weight_3)) if f and w]
         chosen = [(image, w) for image, w in chosen if w > 0]
         rows, image, started = [], None, time.perf_counter()
         num_iters = int(iterations)
+        session, stop = getattr(request, "session_hash", None), threading.Event()
+        _STOPS[session] = stop
         events = paint(content_image, [s for s, _ in chosen], [w for _, w in chosen], content_weight,
                        style_weight * strength, tv_weight, int(size), num_iters, backbone, start, optimizer,
-                       keep_colours)
+                       keep_colours, stop=stop)
         try:
             for kind, payload in events:
                 if kind == "loss":
@@ -211,19 +220,31 @@ def build_demo(examples_dir=None, model_path=None):
                     t, image = payload
                     status = f"painting: {t + 1} / {num_iters} evaluations, {time.perf_counter() - started:.1f} s"
                     yield image, pd.DataFrame(rows), None, status
-                elif kind == "done":
-                    image = payload
-                    path = Path(tempfile.mkdtemp(prefix="stylelab-")) / "stylelab.png"
-                    image.save(path)
-                    yield image, pd.DataFrame(rows), str(path), \
-                        f"done: {num_iters} evaluations in {time.perf_counter() - started:.1f} s"
+                elif kind in ("done", "stopped"):
+                    done, image = (num_iters, payload) if kind == "done" else payload
+                    path = None
+                    if image is not None:
+                        path = Path(tempfile.mkdtemp(prefix="stylelab-")) / painted_name(content, styles)
+                        image.save(path)
+                    seconds = time.perf_counter() - started
+                    yield image, pd.DataFrame(rows), path and str(path), (
+                        f"done: {done} evaluations in {seconds:.1f} s" if kind == "done"
+                        else f"stopped after {done} evaluations, {seconds:.1f} s")
         except BackboneUnavailable as error:
             raise gr.Error(str(error)) from None
         except NotImplementedError as error:  # a student release whose exercises are not all done yet
             raise gr.Error(f"the demo runs your own exercises, and one is not written yet ({error}); "
                            f"finish it, then press Paint again") from None
         finally:
-            events.close()  # on Stop, ends the painting thread at its next evaluation
+            events.close()  # a closed tab or a cancelled job: ends the painting thread at its next evaluation
+            if _STOPS.get(session) is stop:
+                del _STOPS[session]
+
+    def stop_run(request: gr.Request):
+        """Stop this browser session's run: it ends with its picture in place and a PNG to download."""
+        stop = _STOPS.get(getattr(request, "session_hash", None))
+        if stop is not None:
+            stop.set()
 
     def run_fast(content, *args):
         *weights, preserve, size = args
@@ -267,7 +288,7 @@ def build_demo(examples_dir=None, model_path=None):
                         with gr.Row():
                             paint_button = gr.Button("Paint", variant="primary", elem_id="paint")
                             stop_button = gr.Button("Stop", elem_id="stop")
-                        download = gr.File(label="Download PNG")
+                        download = gr.File(label="Download PNG", elem_id="download")
                         plot = gr.LinePlot(x="evaluation", y="log10 loss", color="term", title="Losses",
                                            x_title="evaluation", y_title="log10 loss", height=260)
                 with gr.Accordion("Settings", open=True):
@@ -292,9 +313,9 @@ def build_demo(examples_dir=None, model_path=None):
                 inputs = [content, *styles, *weights, content_scale, style_scale, tv_weight, size, num_iters,
                           backbone, init, optimizer, colour]
                 # no progress overlay: it would cover the painting it reports on; status says how far
-                event = paint_button.click(run, inputs, [output, plot, download, status], api_name="paint",
+                paint_button.click(run, inputs, [output, plot, download, status], api_name="paint",
                                            show_progress="hidden")
-                stop_button.click(None, cancels=[event])
+                stop_button.click(stop_run, None, None, api_name="stop", queue=False)
             with gr.Tab("Fast (Johnson et al.)", id="fast-tab"):
                 gr.Markdown("A feed-forward network (Johnson, Alahi and Fei-Fei, ECCV 2016) trained once on "
                             f"{len(model.styles)} styles at a time (Dumoulin et al., ICLR 2017): one pass per "
@@ -334,6 +355,15 @@ def preview_upload(path, role):
         return read_upload(path, role)
     except ImageError as error:
         raise gr.Error(str(error)) from None
+
+
+def painted_name(content, styles):
+    """The download's name says what was painted: 'astronaut_in_swirls.png', 'cat_in_a+b.png'."""
+    def stem(path):
+        text = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(str(path)).stem)
+        return text[:40] or "image"
+
+    return f"{stem(content)}_in_{'+'.join(stem(s) for s in styles)}.png"
 
 
 def parse_auth(text):

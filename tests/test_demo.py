@@ -195,6 +195,25 @@ def test_serving_on_every_interface_prints_addresses_a_visitor_can_open():
     assert urls[-1] == "http://127.0.0.1:7863/" and not any("0.0.0.0" in url for url in urls)
 
 
+def test_stop_keeps_the_picture_and_offers_the_png(server):
+    from gradio_client import Client, handle_file
+
+    url, examples = server
+    client = Client(url, verbose=False)  # one session: its Stop stops its own run
+    job = client.submit(content=handle_file(str(examples / "astronaut.png")),
+                        style_1=handle_file(str(examples / "swirls.png")), size=128, iterations=500,
+                        api_name="/paint")
+    deadline = time.time() + 60
+    while not job.outputs() and time.time() < deadline:
+        time.sleep(0.1)
+    assert job.outputs(), "no image streamed"
+    client.predict(api_name="/stop")
+    image, _, png, status = job.result(timeout=60)
+    assert re.match(r"stopped after \d+ evaluations", status), status
+    assert int(status.split()[2]) < 500
+    assert Image.open(png).size == Image.open(image).size == (128, 128)
+
+
 def test_a_corrupt_upload_is_reported_in_the_ui(server, tmp_path):
     url, examples = server
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
@@ -272,8 +291,17 @@ def test_in_a_real_browser_one_click_paints_and_the_painting_stays_visible(serve
                 page.wait_for_timeout(2500)
             status = page.locator("#status").inner_text()
             page.locator("#stop").click()
+            page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped after')",
+                                   timeout=60_000)
+            stopped = page.locator("#status").inner_text()
+            page.locator("#download a").first.wait_for(timeout=10_000)
+            downloaded = page.locator("#download a").first.get_attribute("href")
+            still, _ = shown(page, "#painting img")
         finally:
             browser.close()
+    # Stop leaves the picture in place, says where it stopped, and offers the PNG
+    assert re.match(r"stopped after \d+ evaluations", stopped), stopped
+    assert downloaded.endswith("astronaut_in_swirls.png") and np.abs(still - sources[-1]).mean() < 40
     # on screen, at every moment, is the picture itself: no overlay over it
     assert max(moments) < 12, moments
     assert np.abs(sources[0] - photo).mean() > 15  # from the first frame on, not the photo
