@@ -187,26 +187,25 @@ def build_demo(examples_dir=None, model_path=None):
     def run(content, style_1=None, style_2=None, style_3=None, weight_1=1.0, weight_2=0.5, weight_3=0.5,
             content_weight=1.0, style_weight=1.0, tv_weight=10.0, size=256, iterations=100, backbone="vgg19",
             start="recoloured", optimizer="lbfgs", keep_colours="off", request: gr.Request = None):
+        slots = zip((style_1, style_2, style_3), (weight_1, weight_2, weight_3))
         try:
             content_image = read_upload(content, "content")
-            chosen = [(read_upload(f, f"style {k + 1}"), float(w or 0)) for k, (f, w) in
-                      enumerate(zip((style_1, style_2, style_3), (weight_1, weight_2, weight_3))) if f]
+            chosen = [(f, read_upload(f, f"style {k + 1}"), float(w or 0)) for k, (f, w) in enumerate(slots) if f]
             if not chosen:
                 raise ImageError("add at least one style image")
-            strength = max(w for _, w in chosen)
+            strength = max(w for _, _, w in chosen)
             if strength <= 0:
                 raise ImageError("every style's weight is 0: move at least one above 0")
         except ImageError as error:
             raise gr.Error(str(error)) from None
         # each weight is its style's strength: one style's slider scales it, and a blend
         # mixes by the weights' ratios at the strongest one's strength
-        styles = [f for f, w in zip((style_1, style_2, style_3), (weight_1, weight_2, weight_3)) if f and w]
-        chosen = [(image, w) for image, w in chosen if w > 0]
+        chosen = [(f, image, w) for f, image, w in chosen if w > 0]
         rows, image, started = [], None, time.perf_counter()
         num_iters = int(iterations)
         session, stop = getattr(request, "session_hash", None), threading.Event()
         _STOPS[session] = stop
-        events = paint(content_image, [s for s, _ in chosen], [w for _, w in chosen], content_weight,
+        events = paint(content_image, [image for _, image, _ in chosen], [w for _, _, w in chosen], content_weight,
                        style_weight * strength, tv_weight, int(size), num_iters, backbone, start, optimizer,
                        keep_colours, stop=stop)
         try:
@@ -224,7 +223,8 @@ def build_demo(examples_dir=None, model_path=None):
                     done, image = (num_iters, payload) if kind == "done" else payload
                     path = None
                     if image is not None:
-                        path = Path(tempfile.mkdtemp(prefix="stylelab-")) / painted_name(content, styles)
+                        name = painted_name(content, [f for f, _, _ in chosen])
+                        path = Path(tempfile.mkdtemp(prefix="stylelab-")) / name
                         image.save(path)
                     seconds = time.perf_counter() - started
                     yield image, pd.DataFrame(rows), path and str(path), (

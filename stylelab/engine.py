@@ -57,6 +57,9 @@ def recoloured(content, style):
     An affine map of the pixels, x -> A (x - mu_c) + mu_s with A = S_s^1/2 S_c^-1/2,
     so the photo's structure is untouched while its palette becomes the painting's:
     the optimiser then spends its evaluations on texture, not on moving colours.
+    The match_color exercise's maths the other way round, in the backbone's
+    input space and unclamped; written here because the engine runs before a
+    student reaches lab 4, and the student release carries no solutions.
     """
     c, s = content.flatten(2)[0].double(), style.flatten(2)[0].double()  # (3, N) each
 
