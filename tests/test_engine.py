@@ -70,10 +70,21 @@ def test_coarse_to_fine_starts_small_and_ends_at_full_size(net):
     content, _, _, (img, history) = paint(net, num_iters=40, schedule=engine.SCHEDULE)
     assert history["scale"] == [0.5] * 20 + [1.0] * 20
     assert img.shape == content.shape
-    _, _, _, (_, history) = paint(net, num_iters=40)  # the default: a 64-px picture has no coarser copy
-    assert set(history["scale"]) == {1.0}
+    # the default at 64 px, too small for SCHEDULE's coarse copy: a glimpse at half size first
+    _, _, _, (_, history) = paint(net, num_iters=40)
+    assert history["scale"] == [0.5] * engine.GLIMPSE + [1.0] * (40 - engine.GLIMPSE)
     assert engine.plan(10) == [(1.0, 10)]  # too few evaluations to be worth a second scale
     assert sum(count for _, count in engine.plan(200)) == 200
+
+
+def test_the_first_step_moves_pixels_by_a_fraction_of_the_range_and_lowers_the_loss(net):
+    images = []
+    _, _, _, (_, history) = paint(net, num_iters=2, callback=lambda t, img, losses: images.append(img))
+    low, high = (torch.as_tensor(bound).reshape(1, -1, 1, 1) for bound in net.pixel_range())
+    moved = (images[1] - images[0]).abs().max()
+    # L-BFGS-B's unscaled first step, x - g, would pin pixels to the bounds (moves of ~255)
+    assert 0 < moved <= engine.FIRST_STEP * float((high - low).max()) + 1e-3
+    assert history["total"][1] < history["total"][0]
 
 
 def test_a_stop_from_the_callback_returns_the_best_image_so_far(net):
@@ -81,8 +92,9 @@ def test_a_stop_from_the_callback_returns_the_best_image_so_far(net):
         if t == 12:
             raise engine.Stop
 
-    _, _, _, (img, history) = paint(net, callback=callback, schedule=engine.SCHEDULE)
-    assert len(history["total"]) == 13 and img.shape[-2:] == (32, 48)  # still at the coarse scale
+    content, _, _, (img, history) = paint(net, callback=callback, schedule=engine.SCHEDULE)
+    assert len(history["total"]) == 13 and set(history["scale"]) == {0.5}  # stopped at the coarse scale,
+    assert img.shape == content.shape  # it still answers at the size asked for
 
 
 def test_it_runs_whatever_losses_it_is_given(net):
