@@ -95,6 +95,8 @@ def build_parser():
     d.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs the internet)")
     d.add_argument("--auth", default=None, metavar="USER:PASS",
                    help="ask every visitor for this user name and password (default: $STYLELAB_AUTH, if set)")
+    d.add_argument("--no-limits", action="store_true",
+                   help="serve a room without the per-visitor limits (size x iterations, one painting each)")
 
     layers = commands.add_parser("layers", help="list a backbone's layer names and indices")
     layers.add_argument("--backbone", default="vgg19", choices=list(BACKBONES))
@@ -201,7 +203,8 @@ def main(argv=None):
         elif args.command == "demo":
             from stylelab.demo import launch
 
-            launch(args.host, args.port, args.share, args.auth or os.environ.get("STYLELAB_AUTH"))
+            launch(args.host, args.port, args.share, args.auth or os.environ.get("STYLELAB_AUTH"),
+                   limits=None if args.no_limits else "auto")
         elif args.command == "layers":
             from stylelab.backbones import load_backbone
 
