@@ -79,7 +79,8 @@ def build_parser():
     z.add_argument("--mix", action="append", default=[], metavar="STYLE=W",
                    help="a style of the model and its weight; repeat to blend (default: the first style)")
     z.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
-    z.add_argument("--size", type=int, default=None, help="resize the photo's shorter side first")
+    z.add_argument("--size", type=int, default=None,
+                   help="the output's shorter side: the photo is enlarged or shrunk first (longer side at most 2048)")
     z.add_argument("--out", default=None, help="PNG to write (default: out/CONTENT_fast.png)")
 
     x = commands.add_parser("export-onnx", help="write a fast model as ONNX")
@@ -164,9 +165,9 @@ def stylize(args):
     from stylelab.images import load_image
 
     model = load_model(args.model or SHIPPED)
-    rgb = load_image(resolve_image(args.content), args.size)
+    rgb = load_image(resolve_image(args.content))
     start = time.perf_counter()
-    image = run(model, rgb, parse_mix(args.mix) or None, args.preserve_color)
+    image = run(model, rgb, parse_mix(args.mix) or None, args.preserve_color, size=args.size)
     seconds = time.perf_counter() - start
     out = Path(args.out or f"out/{Path(args.content).stem}_fast.png")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -315,12 +315,13 @@ def fast_stylize(model, content, weights, preserve_color=False, size=512):
     from stylelab.fast import stylize
 
     image = read_upload(content, "content")
-    image.thumbnail((size, size))  # the longer side
+    scale = size / max(image.size)  # the longer side, enlarged or shrunk
     mix = dict(zip(model.styles, (float(w) for w in weights)))
     if sum(mix.values()) <= 0:
         raise ImageError("move at least one style slider above 0")
     start = time.perf_counter()
-    out = stylize(model, image, mix, preserve_color)
+    out = stylize(model, image, mix, preserve_color,
+                  size=(max(1, round(image.height * scale)), max(1, round(image.width * scale))))
     return out, f"{out.width}x{out.height} in {time.perf_counter() - start:.2f} s"
 
 

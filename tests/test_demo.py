@@ -488,6 +488,8 @@ def test_fast_stylize_keeps_colours_and_refuses_all_zero_weights(tmp_path):
     assert red > green + 40 and red > blue + 40  # the photo's red survives any style
     with pytest.raises(ImageError, match="move at least one style slider above 0"):
         fast_stylize(model, str(tmp_path / "red.png"), [0, 0, 0])
+    image, _ = fast_stylize(model, str(tmp_path / "red.png"), [1, 0, 0], size=128)
+    assert image.size == (128, 96)  # the size slider enlarges too: built-in photos are at most 512 px
 
 
 def test_in_a_real_browser_the_fast_tab_follows_a_slider(server, chromium_path):

@@ -56,6 +56,15 @@ def test_any_size_comes_back_the_same_size(model_file, size):
     assert out.size == size and out.mode == "RGB"
 
 
+def test_a_requested_size_enlarges_a_small_photo_and_shrinks_a_large_one_up_to_a_bound(model_file):
+    model = load_model(model_file)
+    photo = example_image("chelsea").resize((60, 40))
+    assert stylize(model, photo, size=200).size == (300, 200)  # the shorter side, enlarged
+    assert stylize(model, photo, size=(30, 45)).size == (45, 30)  # (H, W), shrunk
+    with pytest.raises(ImageError, match="asked for 2100x1400 pixels; .* at most 2048 on the longer side"):
+        stylize(model, photo, size=1400)
+
+
 def test_a_blend_sits_between_its_styles_and_differs_from_both(model_file):
     model = load_model(model_file)
     photo = pil_to_rgb(example_image("coffee").resize((64, 48)))
@@ -158,6 +167,9 @@ def test_cli_stylize_blends_and_writes_a_png(model_file, tmp_path, capsys):
     assert cli(["stylize", "--model", str(model_file), "--content", "chelsea", "--size", "40",
                 "--mix", "a=1", "--mix", "b=2", "--preserve-color", "--out", str(out)]) == 0
     assert Image.open(out).size == (60, 40) and "wrote" in capsys.readouterr().out
+    assert cli(["stylize", "--model", str(model_file), "--content", "chelsea", "--size", "640",
+                "--out", str(out)]) == 0
+    assert Image.open(out).size == (962, 640)  # enlarged: chelsea is 451x300
     assert cli(["stylize", "--model", str(model_file), "--content", "chelsea", "--mix", "a=lots"]) == 2
     assert "--mix 'a=lots': write STYLE=WEIGHT" in capsys.readouterr().err
     assert cli(["stylize", "--model", str(tmp_path / "none.pt"), "--content", "chelsea"]) == 2
