@@ -345,11 +345,10 @@ def loss_figure(history):
     return figure
 
 
-def build_demo(examples_dir=None, model_path=None, limits=None, cache_cleanup=CACHE_CLEANUP):
+def build_demo(examples_dir=None, model_path=None, limits=None):
     """The Gradio Blocks app; launches nothing.
 
     limits: a Limits for a server shared with a room, None for one person's.
-    cache_cleanup: (every, age) in seconds: uploads and results older than age are deleted.
     """
     import gradio as gr
 
@@ -484,7 +483,7 @@ def build_demo(examples_dir=None, model_path=None, limits=None, cache_cleanup=CA
         return gr.Gallery([(paths[n], n) for n in names], label=label, columns=4, rows=rows, height=125 * rows + 50,
                           allow_preview=False, object_fit="cover", elem_id=elem_id)
 
-    with gr.Blocks(title="stylelab: neural style transfer", delete_cache=cache_cleanup) as demo:
+    with gr.Blocks(title="stylelab: neural style transfer") as demo:
         with gr.Tabs():
             with gr.Tab("Paint (Gatys et al.)", id="paint-tab"):
                 gr.Markdown("# stylelab: neural style transfer\nGatys, Ecker and Bethge (CVPR 2016), "
@@ -643,12 +642,43 @@ def addresses(host, port):
     return [f"http://{address}:{port}/" for address in sorted(found)] + [f"http://127.0.0.1:{port}/"]
 
 
-def launch(host="127.0.0.1", port=7860, share=False, auth=None, limits="auto", block=True, **build):
+def sweep(demo, age):
+    """Delete the files demo's visitors left that are over age seconds old (None: all of them).
+
+    Gradio's function, which keeps the app's own files (defaults, thumbnails).
+    Returns False when an upload landed mid-sweep ("Set changed size during
+    iteration"): the next sweep deletes what this one missed.
+    """
+    from gradio.route_utils import delete_files_created_by_app
+
+    try:
+        delete_files_created_by_app(demo, age)
+        return True
+    except RuntimeError:
+        return False
+
+
+def keep_sweeping(demo, every, age):
+    """sweep(demo, age) every `every` seconds while demo runs.
+
+    Not Gradio's own delete_cache: its task dies the first time an upload
+    lands while it sweeps (Gradio 6.31), and nothing is deleted after that.
+    """
+    while True:
+        time.sleep(every)
+        if not demo.is_running:
+            return
+        sweep(demo, age)
+
+
+def launch(host="127.0.0.1", port=7860, share=False, auth=None, limits="auto", block=True,
+           cache_cleanup=CACHE_CLEANUP, **build):
     """Build and serve the demo until interrupted (block=False: return the running app).
 
     auth: 'USER:PASS' or None. limits: a Limits, None for none, or "auto": ROOM
     when serving beyond this machine (any other host, or a share link).
-    build: passed to build_demo (examples_dir, model_path, cache_cleanup).
+    cache_cleanup: (every, age) in seconds: visitors' uploads and results older than age are deleted.
+    build: passed to build_demo (examples_dir, model_path).
     """
     credentials = parse_auth(auth) if auth else None
     if limits == "auto":
@@ -659,6 +689,7 @@ def launch(host="127.0.0.1", port=7860, share=False, auth=None, limits="auto", b
         log.addHandler(handler)
         log.setLevel(logging.INFO)
     demo = build_demo(limits=limits, **build)
+    threading.Thread(target=keep_sweeping, args=(demo, *cache_cleanup), daemon=True, name="stylelab-sweep").start()
     settings = dict(server_name=host, server_port=port, prevent_thread_lock=True, auth=credentials,
                     max_file_size=MAX_UPLOAD, quiet=not block)
     try:
@@ -681,3 +712,4 @@ def launch(host="127.0.0.1", port=7860, share=False, auth=None, limits="auto", b
         demo.block_thread()
     finally:
         stop_all()
+        sweep(demo, None)  # what visitors left goes with the server

@@ -44,7 +44,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def room(tmp_path_factory):
-    """Served to a room: ROOM's limits, and a cache cleaned every second of files over 3 s old."""
+    """Served to a room: ROOM's limits, and a cache swept every second of files over 3 s old."""
     examples = tmp_path_factory.mktemp("examples")
     url, demo = serve(examples, limits=ROOM, cache_cleanup=(1, 3))
     yield url, examples
@@ -265,8 +265,26 @@ def test_a_room_server_deletes_uploads_after_a_while_but_keeps_its_own_images(ro
     import httpx
 
     url, examples = room
+
+    def upload(name, data):
+        return Path(httpx.post(url + "gradio_api/upload", files={"files": (name, data)}, timeout=30).json()[0])
+
+    # a room uploads while the cache is swept: Gradio's own sweeper died on that race, for good
+    until = time.time() + 6
+
+    def keep_uploading(k):
+        n = 0
+        while time.time() < until:
+            upload(f"busy{k}_{n}.png", bytes([k, n % 256]) * 999)
+            n += 1
+
+    busy = [threading.Thread(target=keep_uploading, args=(k,)) for k in range(4)]
+    for thread in busy:
+        thread.start()
+    for thread in busy:
+        thread.join()
     with open(examples / "coffee.png", "rb") as file:
-        uploaded = Path(httpx.post(url + "gradio_api/upload", files={"files": ("mine.png", file)}).json()[0])
+        uploaded = upload("mine.png", file)
     config = httpx.get(url + "config").json()
 
     def files(value):  # every file a component's value holds: a file, or a gallery's list of them
