@@ -223,3 +223,25 @@ def test_a_folder_of_unreadable_files_is_refused_not_looped_on(tmp_path):
 def test_train_fast_refuses_settings_it_cannot_use(args, message, tmp_path, capsys):
     assert cli(["train-fast", "--style", "swirls", "--steps", "1", "--out", str(tmp_path / "m.pt"), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_yardstick_scores_pictures_by_the_objective_the_engine_minimises(tmp_path):
+    from stylelab import yardstick
+    from stylelab.train import FAST_PRESET
+    from stylelab.transfer import run_transfer
+
+    photo = example_image("chelsea").resize((72, 48))
+    settings = dict(FAST_PRESET)
+    # the engine's own first evaluation, from the photo itself, is the yardstick's score of the photo
+    start = run_transfer(photo, "swirls", size=48, num_iters=1, init="content", content_layer="relu2_2",
+                         content_weight=settings["content_weight"], style_weights=settings["style_weights"],
+                         tv_weight=settings["tv_weight"] / 255.0 ** 2).history
+    own = yardstick.scores(photo, photo, "swirls", settings, 48)
+    assert own["content"] == 0 and own["style"] == pytest.approx(start["style"][0], rel=1e-4)
+
+    torch.manual_seed(0)
+    model = load_model(save_model(tmp_path / "m.pt", TransformerNet(2, **SMALL), ["swirls", "mosaic"], {}))
+    verdict = yardstick.judge(model, photo, "mosaic", size=48, num_iters=20)
+    assert [p.size for p in verdict.pictures] == [(72, 48)] * 3
+    assert verdict.optimiser["style"] < 0.5 * yardstick.scores(photo, photo, "mosaic", settings, 48)["style"]
+    assert verdict.ratio("style") == verdict.network["style"] / verdict.optimiser["style"] > 1  # untrained
