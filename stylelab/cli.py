@@ -9,8 +9,8 @@ photo of any size, and `export-onnx` writes one for deployment.
 """
 
 import argparse
-import os
 import json
+import os
 import sys
 from pathlib import Path
 

@@ -176,8 +176,10 @@ def example_image(name):
 
 
 def resolve_image(source):
-    """A built-in image name or a file path -> a PIL image or a Path for load_image."""
-    return example_image(source) if source in EXAMPLES else Path(source)
+    """A built-in image name, a file path or a PIL image -> a PIL image or a Path for load_image."""
+    if isinstance(source, Image.Image):
+        return source
+    return example_image(source) if str(source) in EXAMPLES else Path(source)
 
 
 def main(argv=None):

@@ -119,8 +119,8 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
 
     net = load_backbone(backbone, layers=(settings["content_layer"],) + style_layers,
                         channels_last=channels_last)
-    content_img = load_image(_open(content), size, net.preprocess)
-    style_img = load_image(_open(style), style_size or size, net.preprocess)
+    content_img = load_image(resolve_image(content), size, net.preprocess)
+    style_img = load_image(resolve_image(style), style_size or size, net.preprocess)
     objective = dict(content_layer=net.index(settings["content_layer"]), content_weight=settings["content_weight"],
                      style_layers=[net.index(layer) for layer in style_layers],
                      style_weights=list(settings["style_weights"]), tv_weight=settings["tv_weight"])
@@ -137,10 +137,6 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     settings.update(backbone=backbone, size=size, style_size=style_size or size,
                     num_iters=num_iters, optimizer=optimizer, lr=lr, init=init, seed=seed)
     return TransferResult(to_pil(img, net.deprocess), img, history, seconds, settings)
-
-
-def _open(source):
-    return source if not isinstance(source, (str, Path)) else resolve_image(str(source))
 
 
 def blend_styles(styles, weights, height=256):

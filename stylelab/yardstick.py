@@ -11,7 +11,6 @@ shipped model is at most 2 on each term, on photos it was never trained on.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -30,11 +29,12 @@ class Verdict:
         return self.network[term] / self.optimiser[term]
 
 
-def scores(picture, photo, style, settings, size):
-    """{"content", "style"}: the training objective's terms for picture (a PIL image), photo and style.
+def scorer(photo, style, settings, size):
+    """A function picture -> {"content", "style"}: the training objective's terms for photo in style.
 
-    style: a built-in style's name or a file; its Gram matrices are taken at
-    `size` on the shorter side, as the engine's run takes them.
+    photo: a PIL image, the content target; style: a built-in style's name or
+    a file, its Gram matrices taken at `size` on the shorter side, as the
+    engine's run takes them. The loss network and the targets are made once.
     """
     from stylelab.train import loss_network
     from stylelab.transfer import default_impl
@@ -44,9 +44,20 @@ def scores(picture, photo, style, settings, size):
         target = impl.extract_features(pil_to_rgb(photo), net.cnn)[net.content_layer]
         style_feats = impl.extract_features(load_image(resolve_image(style), size), net.cnn)
         grams = [impl.gram_matrix(style_feats[i]) for i in net.style_layers]
-        feats = impl.extract_features(pil_to_rgb(picture), net.cnn)
-        return {"content": float(impl.content_loss(settings["content_weight"], feats[net.content_layer], target)),
-                "style": float(impl.style_loss(feats, net.style_layers, grams, list(settings["style_weights"])))}
+
+    def score(picture):
+        with torch.no_grad():
+            feats = impl.extract_features(pil_to_rgb(picture), net.cnn)
+            return {"content": float(impl.content_loss(settings["content_weight"], feats[net.content_layer],
+                                                       target)),
+                    "style": float(impl.style_loss(feats, net.style_layers, grams, list(settings["style_weights"])))}
+
+    return score
+
+
+def scores(picture, photo, style, settings, size):
+    """{"content", "style"}: the training objective's terms for picture (a PIL image); see scorer."""
+    return scorer(photo, style, settings, size)(picture)
 
 
 def judge(model, photo, style, size=256, num_iters=100, settings=None):
@@ -61,12 +72,11 @@ def judge(model, photo, style, size=256, num_iters=100, settings=None):
     from stylelab.transfer import run_transfer
 
     settings = settings or FAST_PRESET
-    source = resolve_image(str(photo)) if isinstance(photo, (str, Path)) else photo
-    photo = to_pil(load_image(source, size))  # both pictures start from these pixels
+    photo = to_pil(load_image(resolve_image(photo), size))  # both pictures start from these pixels
     ours = stylize(model, photo, {style: 1.0})
     theirs = run_transfer(photo, style, size=size, num_iters=num_iters, content_layer=settings["content_layer"],
                           style_layers=tuple(settings["style_layers"]), content_weight=settings["content_weight"],
                           style_weights=tuple(settings["style_weights"]),
                           tv_weight=settings["tv_weight"] / 255.0 ** 2).image
-    return Verdict(scores(ours, photo, style, settings, size), scores(theirs, photo, style, settings, size),
-                   (photo, ours, theirs))
+    score = scorer(photo, style, settings, size)
+    return Verdict(score(ours), score(theirs), (photo, ours, theirs))
