@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import math
 import textwrap
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,14 @@ def _loops(function):
         return []
 
 
+# One ast.parse at a time: grade-class grades in threads, and CPython 3.11's AST
+# constructor keeps its recursion depth in state the threads share. When a
+# garbage collection runs Python code (a __del__) in the middle of a parse and
+# another thread parses meanwhile, it raises "SystemError: AST constructor
+# recursion depth mismatch"; a correct student was once graded "grader error".
+_PARSING = threading.Lock()
+
+
 def loops_in_source(source, name=None):
     """Line numbers of Python loops in source (in function name, if given).
 
@@ -242,7 +251,8 @@ def loops_in_source(source, name=None):
     visit pixels. Loops over range(...), a tensor or anything else are not.
     """
     try:
-        tree = ast.parse(source)
+        with _PARSING:
+            tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # a lambda in an expression, a NUL byte...
         return []
     if name is not None:

@@ -260,3 +260,49 @@ def test_notebook_check_prints_a_deterministic_verdict_then_details(capsys):
     assert lines[2].startswith("check: no exercise '_tv'")
     assert lines[3] == ("gram_matrix: FAIL (0/3 points): your Gram matrix is C times too large: "
                         "normalize divides by C*H*W, not H*W")
+
+
+def test_loops_are_found_from_several_grading_threads_at_once():
+    """grade-class grades in threads. CPython 3.11's ast.parse, run in several at once while a garbage
+    collection runs Python code (a __del__) mid-parse, raised SystemError: a correct student was graded
+    'grader error'."""
+    import gc
+    import threading
+
+    from grader.checks import loops_in_source
+
+    source = (Path(__file__).resolve().parents[1] / "solutions" / "style_transfer.py").read_text()
+    expected = loops_in_source(source, "tv_loss")
+
+    class Finalised:
+        def __del__(self):
+            sum(range(50))
+
+    found, errors = [], []
+
+    def grade():
+        for _ in range(300):
+            junk = [Finalised() for _ in range(20)]
+            for item in junk:
+                item.cycle = item  # only the collector frees it, running __del__ wherever it strikes
+            del junk
+            try:
+                found.append(loops_in_source(source, "tv_loss"))
+            except Exception as error:  # noqa: BLE001 (the point is that nothing escapes)
+                errors.append(error)
+                return
+
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can
+    gc.set_threshold(50, 5, 5)
+    try:
+        threads = [threading.Thread(target=grade) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+    assert not errors, errors[0]
+    assert len(found) == 1200 and all(loops == expected for loops in found)
