@@ -99,6 +99,22 @@ VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
              512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 
 
+class Reflect(torch.nn.Module):
+    """Reflection padding by margin pixels (less on a picture too small to reflect that far).
+
+    In front of a backbone it keeps the zero padding of its convolutions away
+    from the picture's borders: see stylelab.train.LOSS_MARGIN.
+    """
+
+    def __init__(self, margin):
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, x):
+        m = min(self.margin, x.shape[-2] - 1, x.shape[-1] - 1)
+        return torch.nn.functional.pad(x, (m, m, m, m), mode="reflect") if m > 0 else x
+
+
 def vgg19_layer_names():
     """('conv1_1', 'relu1_1', 'conv1_2', ..., 'pool5'), one per module."""
     names, block, conv = [], 1, 1

@@ -72,6 +72,11 @@ def build_parser():
     f.add_argument("--content-weight", type=float, default=None)
     f.add_argument("--style-weights", type=float, nargs="+", default=None)
     f.add_argument("--tv-weight", type=float, default=None)
+    f.add_argument("--widths", type=int, nargs=3, default=None, metavar=("C1", "C2", "C3"),
+                   help="channels after conv1, conv2, conv3 (default: stylelab.fast.WIDTHS)")
+    f.add_argument("--work-side", type=int, default=None, metavar="PIXELS",
+                   help="stylise photos longer than this from a reduced copy, enlarged guided by the photo "
+                        "(default: always at full size)")
 
     z = commands.add_parser("stylize", help="stylise a photo with a trained fast network")
     z.add_argument("--model", default=None, help="a model from train-fast (default: the shipped one)")
@@ -142,7 +147,7 @@ def train_fast(args):
     path = train(args.style, args.dataset, steps=args.steps, size=args.size, style_size=args.style_size,
                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
-                 command=command, **overrides)
+                 widths=args.widths, work_side=args.work_side, command=command, **overrides)
     print(f"wrote {path}")
 
 

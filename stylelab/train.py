@@ -2,9 +2,11 @@
 
 `train_fast` runs the exercises' `train_step` over batches of photo crops: any
 folder of photos (COCO, as in the papers, on a GPU), or by default random
-crops, flips and rescales of the built-in photos, so that training works
-offline. With several styles, each image of a batch gets its own style in turn,
-and one network learns them all through its per-style normalisation parameters.
+crops, flips, rescales and colour changes of the photos bundled with
+scikit-image that the kit may use (TRAINING_PHOTOS; HELD_OUT are kept for
+judging), so that training works offline. With several styles, the batches
+take the styles in turn, each with its own loss weights (STYLE_PRESETS), and
+one network learns them all through its per-style normalisation parameters.
 Checkpoints are written every few steps and a run can resume from one; with the
 same seed a run draws the same batches.
 """
@@ -19,8 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from stylelab.backbones import load_backbone
-from stylelab.examples import CONTENT_IMAGES, EXAMPLES, resolve_image
+from stylelab.backbones import Reflect, load_backbone
+from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
 from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, default_fast_impl, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
 
@@ -39,19 +41,34 @@ FAST_PRESET = dict(
     style_weights=(2500.0, 600.0, 150.0, 40.0, 40.0),
     tv_weight=10 * 255.0 ** 2,
 )
+# Per-style changes to FAST_PRESET. Mosaic's cells are large, flat and outlined in
+# lead: at the common weight they overwrote the subject (the cup of coffee was gone).
+STYLE_PRESETS = {"mosaic": dict(content_weight=120.0)}
+# The photos never trained on, so that the yardstick (stylelab.yardstick) judges
+# the shipped network on pictures it has not seen: a face and an object.
+HELD_OUT = ("astronaut", "coffee")
+# Everything else scikit-image bundles under a licence the kit may use (IMAGES.md):
+# photos, grey ones included, and textures, for variety in what the network sees.
+TRAINING_PHOTOS = ("chelsea", "rocket", "camera", "coins", "clock", "retina",
+                   "hubble_deep_field", "brick", "gravel", "grass")
+# The loss network sees every picture inside this much reflection. VGG pads each
+# convolution with zeros, so pixels on the border are judged against a frame of
+# mid-grey and the style loss rewards saturated dots along the edges: the optimiser
+# paints them too. Reflected, the border is just more picture.
+LOSS_MARGIN = 16
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MAX_MISSES = 100  # unreadable photos drawn in a row before a dataset is declared unusable
 
 
 class Preprocess(nn.Module):
-    """The backbone's input normalisation as the loss network's first module."""
+    """The backbone's input normalisation, then reflection padding: the loss network's first module."""
 
-    def __init__(self, normalization):
+    def __init__(self, normalization, margin=LOSS_MARGIN):
         super().__init__()
-        self.normalization = normalization
+        self.normalization, self.reflect = normalization, Reflect(margin)
 
     def forward(self, rgb):
-        return self.normalization.preprocess(rgb)
+        return self.reflect(self.normalization.preprocess(rgb))
 
 
 @dataclass
@@ -61,26 +78,26 @@ class LossNetwork:
     style_layers: list
 
 
-def loss_network(settings, device="cpu", channels_last=True):
+def loss_network(settings, device="cpu", channels_last=True, margin=LOSS_MARGIN):
     """VGG-19 cut after its deepest needed layer, behind a Preprocess module (indices shift by 1)."""
     layers = (settings["content_layer"],) + tuple(settings["style_layers"])
     backbone = load_backbone("vgg19", layers=layers, channels_last=channels_last)
-    cnn = nn.Sequential(Preprocess(backbone.normalization), *backbone.cnn).to(device)
+    cnn = nn.Sequential(Preprocess(backbone.normalization, margin), *backbone.cnn).to(device)
     return LossNetwork(cnn, 1 + backbone.index(settings["content_layer"]),
                        [1 + backbone.index(layer) for layer in settings["style_layers"]])
 
 
 class Photos:
-    """Random square crops of a set of photos: rescaled, cropped and flipped at random.
+    """Random square crops of a set of photos: rescaled, cropped, flipped and recoloured at random.
 
     folder: any folder of photos (searched recursively), read one by one, so
-    COCO's 118k images need no memory; None: the built-in photos (in memory).
+    COCO's 118k images need no memory; None: TRAINING_PHOTOS (in memory).
     """
 
     def __init__(self, folder=None, size=256):
         self.size, self.skipped = size, set()
         if folder is None:
-            self.paths, self.cached = list(CONTENT_IMAGES), {}
+            self.paths, self.cached = list(TRAINING_PHOTOS), {}
         else:
             folder = Path(folder)
             if not folder.is_dir():
@@ -98,11 +115,11 @@ class Photos:
             except ImageError:
                 return None  # one unreadable file in a big folder should not stop a long run
         if source not in self.cached:
-            self.cached[source] = pil_to_rgb(resolve_image(source))
+            self.cached[source] = pil_to_rgb(skimage_photo(source))
         return self.cached[source]
 
     def crop(self, generator):
-        """One (3, size, size) crop: shorter side rescaled to between 1 and 2 crop sizes."""
+        """One (3, size, size) crop: shorter side rescaled to 1 to 2.5 crop sizes, then recoloured."""
         for _ in range(MAX_MISSES):
             index = int(torch.randint(len(self.paths), (1,), generator=generator))
             rgb = self._photo(index)
@@ -113,9 +130,9 @@ class Photos:
             raise ImageError(f"{MAX_MISSES} photos in a row could not be read ({len(self.skipped)} of "
                              f"{len(self.paths)} files so far, e.g. {sorted(self.skipped)[0]}); "
                              f"--dataset needs a folder of readable photos")
-        scale = float(torch.empty(1).uniform_(1.0, 2.0, generator=generator))
+        uniform = lambda low, high: float(torch.empty(1).uniform_(low, high, generator=generator))  # noqa: E731
         H, W = rgb.shape[-2:]
-        short = max(self.size, round(self.size * scale))
+        short = max(self.size, round(self.size * uniform(1.0, 2.5)))
         h, w = max(self.size, round(H * short / min(H, W))), max(self.size, round(W * short / min(H, W)))
         rgb = F.interpolate(rgb, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
         top = int(torch.randint(h - self.size + 1, (1,), generator=generator))
@@ -123,10 +140,27 @@ class Photos:
         rgb = rgb[0, :, top:top + self.size, left:left + self.size]
         if float(torch.rand(1, generator=generator)) < 0.5:
             rgb = rgb.flip(-1)
-        return rgb.clamp(0, 1)
+        return recolour(rgb, uniform(0.75, 1.25), uniform(0.7, 1.3), uniform(0.5, 1.5), uniform(-0.1, 0.1))
 
     def batch(self, n, generator):
         return torch.stack([self.crop(generator) for _ in range(n)])  # (n, 3, size, size)
+
+
+# RGB -> YIQ: luma and two chroma axes, in which a hue change is a rotation
+_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def recolour(rgb, brightness, contrast, saturation, hue):
+    """A (3, H, W) picture in [0, 1] with its brightness and contrast scaled, its chroma scaled by
+    saturation and rotated by hue turns, so the network meets photos in every light."""
+    yiq = torch.einsum("ij,jhw->ihw", _YIQ, rgb)  # (3, H, W)
+    luma = yiq[0]
+    luma = (luma - luma.mean()) * contrast + luma.mean() * brightness
+    angle = 2 * math.pi * hue
+    cos, sin = math.cos(angle) * saturation, math.sin(angle) * saturation
+    i, q = yiq[1] * cos - yiq[2] * sin, yiq[1] * sin + yiq[2] * cos
+    out = torch.einsum("ij,jhw->ihw", torch.linalg.inv(_YIQ), torch.stack([luma, i, q]))
+    return out.clamp(0, 1)
 
 
 def style_name(source):
@@ -152,13 +186,15 @@ def _bar(step, steps, width=24):
 
 def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, batch_size=4, lr=1e-3,
                seed=0, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
-               widths=None, num_res=None, log=print, command="", impl=None, **weights):
+               widths=None, num_res=None, work_side=None, log=print, command="", impl=None, **weights):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
     resume=True a run continues from it (same styles and settings) up to steps.
     weights: content_layer, style_layers, content_weight, style_weights,
-    tv_weight, overriding FAST_PRESET.
+    tv_weight, overriding FAST_PRESET and STYLE_PRESETS for every style.
+    work_side: stored with the model: stylize works on a copy no longer than
+    this and enlarges the result guided by the photo (None: at full size).
     """
     from stylelab.transfer import default_impl
 
@@ -171,7 +207,9 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         raise ValueError(f"--size {size} must be a multiple of 8 (the network halves it three times)")
     if checkpoint_every < 1 or steps < 1:
         raise ValueError(f"--steps ({steps}) and --checkpoint-every ({checkpoint_every}) must be at least 1")
+    names = [style_name(s) for s in styles]
     settings = {**FAST_PRESET, **weights}
+    per_style = {name: {**settings, **STYLE_PRESETS.get(name, {}), **weights} for name in names}
     if len(settings["style_weights"]) != len(settings["style_layers"]):
         raise ValueError(f"{len(settings['style_layers'])} style layers but {len(settings['style_weights'])} "
                          f"style weights; give one weight per layer")
@@ -180,7 +218,6 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         raise ValueError(f"--device {device}: this machine has no CUDA device torch can use; "
                          f"leave --device out (CUDA when there is one, else the CPU) or give cpu")
     impl = impl or default_fast_impl()
-    names = [style_name(s) for s in styles]
     out = Path(out)
     checkpoint = out.with_name(out.name + ".ckpt")
 
@@ -197,7 +234,7 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     step, seconds, history = 0, 0.0, []
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
                   style_size=style_size or size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
-                  num_res=num_res, **settings)
+                  num_res=num_res, work_side=work_side, **settings, per_style=per_style)
     if resume and checkpoint.is_file():
         # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -220,14 +257,15 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     while step < steps:
         start = time.perf_counter()
         batch = photos.batch(batch_size, generator).to(device)
-        # image i of step t gets style (t * batch_size + i) mod S: every style equally often
-        which = (step * batch_size + torch.arange(batch_size)) % len(styles)
-        style_mix = F.one_hot(which, len(styles)).float().to(device)  # (N, S)
-        grams = [layer[which.to(device)] for layer in targets]  # (N, C, C) per layer
+        # step t trains style t mod S, with that style's own weights: every style equally often
+        which = step % len(styles)
+        weights_now = per_style[names[which]]
+        style_mix = F.one_hot(torch.full((batch_size,), which), len(styles)).float().to(device)  # (N, S)
+        grams = [layer[which:which + 1] for layer in targets]  # (1, C, C) per layer
         losses = impl.train_step(params, optimizer, loss_net.cnn, batch, grams, style_mix,
-                                 loss_net.content_layer, settings["content_weight"],
-                                 loss_net.style_layers, list(settings["style_weights"]),
-                                 settings["tv_weight"])
+                                 loss_net.content_layer, weights_now["content_weight"],
+                                 loss_net.style_layers, list(weights_now["style_weights"]),
+                                 weights_now["tv_weight"])
         if not math.isfinite(losses["total"]):
             raise FloatingPointError(f"the loss became {losses['total']} at step {step + 1}; "
                                      f"try a smaller --lr than {lr}")
@@ -236,7 +274,7 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         history.append(losses["total"])
         if step % every == 0 or step == steps:
             eta = seconds / step * (steps - step) if step else 0.0
-            log(f"{_bar(step, steps)} {step}/{steps}  loss {losses['total']:.4g} (content "
+            log(f"{_bar(step, steps)} {step}/{steps}  {names[which]}: loss {losses['total']:.4g} (content "
                 f"{losses['content']:.3g}, style {losses['style']:.3g}, tv {losses['tv']:.3g})  "
                 f"{seconds / step:.2f} s/step, {eta / 60:.1f} min left")
         if step % checkpoint_every == 0 and step < steps:
@@ -245,11 +283,13 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     if photos.skipped:
         log(f"skipped {len(photos.skipped)} unreadable files of {len(photos.paths)} in {dataset}")
     training = dict(command=command, steps=steps, seconds=round(seconds, 1), device=str(device),
-                    torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(config))
+                    torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(config),
+                    held_out=[] if dataset else list(HELD_OUT))
     net.eval()
-    return save_model(out, net, names, training)
+    return save_model(out, net, names, training, work_side)
 
 
 def _plain(config):
     """Settings as plain lists and numbers, to store with weights_only and compare after loading."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+    return {k: _plain(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple) else v
+            for k, v in config.items()}

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from stylelab import engine
-from stylelab.backbones import BACKBONES, load_backbone
+from stylelab.backbones import BACKBONES, Reflect, load_backbone
 from stylelab.examples import resolve_image
 from stylelab.images import ImageError, load_image, save_image, to_pil
 
@@ -73,7 +73,7 @@ def default_impl():
 
 def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                  num_iters=200, optimizer="lbfgs", lr=None, init=None,
-                 noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None,
+                 noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None, margin=0,
                  **weights):
     """Stylise content with style and return a TransferResult.
 
@@ -92,6 +92,9 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     - impl: the module holding the exercises; the reference solutions if None.
     - channels_last: run the backbone channels-last (faster on CPUs); None means
       only for the reference solutions, since students' `.view` calls would break.
+    - margin: show the backbone the picture inside this many pixels of
+      reflection, so that its zero padding does not reward dots along the
+      borders (the loss of stylelab.train, LOSS_MARGIN); 0: as the labs do.
     - weights: content_layer, style_layers (layer names), content_weight,
       style_weights, tv_weight, overriding the backbone's preset.
     """
@@ -121,21 +124,25 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                         channels_last=channels_last)
     content_img = load_image(resolve_image(content), size, net.preprocess)
     style_img = load_image(resolve_image(style), style_size or size, net.preprocess)
-    objective = dict(content_layer=net.index(settings["content_layer"]), content_weight=settings["content_weight"],
-                     style_layers=[net.index(layer) for layer in style_layers],
+    cnn, shift = net.cnn, 0
+    if margin:
+        cnn, shift = torch.nn.Sequential(Reflect(margin), *net.cnn), 1  # indices move by one
+    objective = dict(content_layer=shift + net.index(settings["content_layer"]),
+                     content_weight=settings["content_weight"],
+                     style_layers=[shift + net.index(layer) for layer in style_layers],
                      style_weights=list(settings["style_weights"]), tv_weight=settings["tv_weight"])
     start = time.perf_counter()
     if optimizer == "lbfgs":
-        img, history = engine.paint(net.cnn, content_img, style_img, losses=impl, **objective,
+        img, history = engine.paint(cnn, content_img, style_img, losses=impl, **objective,
                                     pixel_range=net.pixel_range(), num_iters=num_iters, init=init,
                                     noise_ratio=noise_ratio, seed=seed, callback=callback)
     else:  # the exercise's own loop: CS231n's Adam, its schedule and its clamp
-        img, history = impl.style_transfer(net.cnn, content_img, style_img, **objective, num_iters=num_iters,
+        img, history = impl.style_transfer(cnn, content_img, style_img, **objective, num_iters=num_iters,
                                            optimizer=optimizer, lr=lr, init=init, noise_ratio=noise_ratio,
                                            pixel_range=net.pixel_range(), seed=seed, callback=callback)
     seconds = time.perf_counter() - start
     settings.update(backbone=backbone, size=size, style_size=style_size or size,
-                    num_iters=num_iters, optimizer=optimizer, lr=lr, init=init, seed=seed)
+                    num_iters=num_iters, optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin)
     return TransferResult(to_pil(img, net.deprocess), img, history, seconds, settings)
 
 

@@ -60,23 +60,82 @@ def scores(picture, photo, style, settings, size):
     return scorer(photo, style, settings, size)(picture)
 
 
-def judge(model, photo, style, size=256, num_iters=100, settings=None):
+def objective(model, style):
+    """The loss weights model was trained with for style (its file records them), else FAST_PRESET."""
+    from stylelab.train import FAST_PRESET
+
+    return {**FAST_PRESET, **model.training.get("per_style", {}).get(style, {})}
+
+
+def judge(model, photo, style, size=256, num_iters=100, settings=None, theirs=None):
     """A Verdict for model's picture of photo (a built-in name, a file or a PIL image) in style, at size
     (its shorter side); style is one of model.styles and a built-in name or a file the engine can read.
 
     The optimiser is the kit's engine (stylelab.transfer.run_transfer) on the
-    training objective itself: the same layers and weights, the TV weight per
-    0..255 pixel as the engine reads it.
+    training objective itself (objective(): the same layers and weights, the
+    TV weight per 0..255 pixel as the engine reads it, the same margin of
+    reflection around the picture). theirs: the optimiser's picture of an
+    earlier verdict on the same photo, style and settings, to judge another
+    model against it without optimising again.
     """
-    from stylelab.train import FAST_PRESET
+    from stylelab.train import LOSS_MARGIN
     from stylelab.transfer import run_transfer
 
-    settings = settings or FAST_PRESET
+    settings = settings or objective(model, style)
     photo = to_pil(load_image(resolve_image(photo), size))  # both pictures start from these pixels
     ours = stylize(model, photo, {style: 1.0})
-    theirs = run_transfer(photo, style, size=size, num_iters=num_iters, content_layer=settings["content_layer"],
+    theirs = theirs or run_transfer(photo, style, size=size, num_iters=num_iters, content_layer=settings["content_layer"],
                           style_layers=tuple(settings["style_layers"]), content_weight=settings["content_weight"],
                           style_weights=tuple(settings["style_weights"]),
-                          tv_weight=settings["tv_weight"] / 255.0 ** 2).image
+                          tv_weight=settings["tv_weight"] / 255.0 ** 2, margin=LOSS_MARGIN).image
     score = scorer(photo, style, settings, size)
     return Verdict(score(ours), score(theirs), (photo, ours, theirs))
+
+
+def border_contrast(picture, band=2, depth=64):
+    """{side: ratio} for a PIL picture: how busy its outermost rows (or columns) are against the rows
+    inside, as the mean absolute difference between neighbouring pixels along each row.
+
+    A network that paints a line of dots along an edge scores well above 1 on
+    that side; an even picture scores about 1. band: how many outermost rows
+    count as the edge; the rows from 4 to depth deep give the reference (their
+    median, so one busy row of the subject does not decide it).
+    """
+    rgb = pil_to_rgb(picture)[0]  # (3, H, W)
+    sides = {"top": rgb, "bottom": rgb.flip(1), "left": rgb.transpose(1, 2), "right": rgb.transpose(1, 2).flip(1)}
+    ratios = {}
+    for side, x in sides.items():  # x: (3, rows, cols) with row 0 on that side
+        along = (x[:, :depth, 1:] - x[:, :depth, :-1]).abs().mean(dim=(0, 2))  # (depth,) per row
+        ratios[side] = float(along[:band].mean() / along[4:].median().clamp_min(1e-6))
+    return ratios
+
+
+def faces(picture, min_side=40):
+    """Boxes (top, left, height, width) where scikit-image's bundled face detector finds a face.
+
+    The detector (an LBP cascade trained on frontal faces, `skimage.feature.Cascade`)
+    needs both eyes, a nose and a mouth in their places, so it is a blunt but
+    independent witness to whether a stylised face is still a face.
+    """
+    import numpy as np
+    from skimage import data
+    from skimage.color import rgb2gray
+    from skimage.feature import Cascade
+
+    detector = Cascade(data.lbp_frontal_face_cascade_filename())
+    grey = rgb2gray(np.asarray(picture.convert("RGB")))
+    found = detector.detect_multi_scale(img=grey, scale_factor=1.2, step_ratio=1, min_size=(min_side, min_side),
+                                        max_size=(min(grey.shape),) * 2)
+    return [(box["r"], box["c"], box["height"], box["width"]) for box in found]
+
+
+def keeps_face(picture, photo):
+    """Whether the detector finds a face in picture where it finds one in photo (boxes overlapping by half)."""
+
+    def overlap(a, b):
+        top, left = max(a[0], b[0]), max(a[1], b[1])
+        bottom, right = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+        shared = max(0, bottom - top) * max(0, right - left)
+        return shared / (a[2] * a[3] + b[2] * b[3] - shared)
+
+    return any(overlap(a, b) >= 0.5 for a in faces(photo) for b in faces(picture))

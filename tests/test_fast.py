@@ -13,10 +13,11 @@ from solutions import style_transfer as gatys
 from stylelab.cli import main as cli
 from stylelab.examples import example_image
 from stylelab.fast import SHIPPED, FastModel, TransformerNet, export_onnx, load_model, save_model, stylize
-from stylelab.images import ImageError, pil_to_rgb
+from stylelab.images import ImageError, pil_to_rgb, to_pil
 from stylelab.train import train_fast
 
 SMALL = dict(widths=(4, 6, 8), num_res=1)
+BORDER_LIMIT = 1.25  # yardstick.border_contrast; the built-in photos themselves reach 1.2
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,7 @@ def test_training_lowers_the_loss_and_records_how_it_ran(tmp_path):
     checkpoint = torch.load(tmp_path / "m.pt.ckpt", weights_only=True)
     history = checkpoint["history"]
     assert len(history) == 12 and np.mean(history[-4:]) < np.mean(history[:4])
-    assert re.match(r"\[#+\] 12/12  loss ", lines[-1]) and "s/step" in lines[-1]
+    assert re.match(r"\[#+\] 12/12  swirls: loss ", lines[-1]) and "s/step" in lines[-1]
     info = load_model(path).training
     assert info["command"] == "python -m stylelab train-fast ..." and info["seconds"] > 0
     assert info["dataset"] == "built-in photos" and info["styles"] == ["swirls"]
@@ -233,7 +234,7 @@ def test_the_yardstick_scores_pictures_by_the_objective_the_engine_minimises(tmp
     photo = example_image("chelsea").resize((72, 48))
     settings = dict(FAST_PRESET)
     # the engine's own first evaluation, from the photo itself, is the yardstick's score of the photo
-    start = run_transfer(photo, "swirls", size=48, num_iters=1, init="content", content_layer="relu2_2",
+    start = run_transfer(photo, "swirls", size=48, num_iters=1, init="content", content_layer="relu2_2", margin=16,
                          content_weight=settings["content_weight"], style_weights=settings["style_weights"],
                          tv_weight=settings["tv_weight"] / 255.0 ** 2).history
     own = yardstick.scores(photo, photo, "swirls", settings, 48)
@@ -245,3 +246,112 @@ def test_the_yardstick_scores_pictures_by_the_objective_the_engine_minimises(tmp
     assert [p.size for p in verdict.pictures] == [(72, 48)] * 3
     assert verdict.optimiser["style"] < 0.5 * yardstick.scores(photo, photo, "mosaic", settings, 48)["style"]
     assert verdict.ratio("style") == verdict.network["style"] / verdict.optimiser["style"] > 1  # untrained
+
+
+def test_guided_upsampling_carries_the_photos_detail_a_plain_enlargement_loses():
+    from stylelab.fast import _luma, guided_upsample
+
+    torch.manual_seed(0)
+    photo = torch.rand(1, 3, 64, 96)  # full of detail at every pixel
+    small_photo = torch.nn.functional.interpolate(photo, size=(32, 48), mode="area")
+    # a stylised copy that is, per channel, a linear function of the copy's luminance...
+    a, b = torch.tensor([0.5, -0.3, 1.2]).view(1, 3, 1, 1), torch.tensor([0.2, 0.6, -0.1]).view(1, 3, 1, 1)
+    small_out = a * _luma(small_photo) + b
+    # ...comes back as the same function of the full-size photo's luminance, sharp
+    expected = (a * _luma(photo) + b).clamp(0, 1)
+    torch.testing.assert_close(guided_upsample(small_out, small_photo, photo, eps=1e-8), expected,
+                               atol=1e-3, rtol=0)
+    plain = torch.nn.functional.interpolate(small_out, size=(64, 96), mode="bilinear").clamp(0, 1)
+    assert (plain - expected).abs().mean() > 0.05
+
+
+def test_a_model_with_a_work_side_stylises_a_reduced_copy_and_answers_at_full_size(model_file):
+    model = load_model(model_file)
+    model.work_side = 48
+    seen = []
+    model.net.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    photo = example_image("chelsea").resize((150, 100))
+    assert stylize(model, photo, {"a": 1.0}).size == (150, 100)
+    assert seen == [(32, 48)]  # 48 x 32 stylised, padded to multiples of 8
+    stylize(model, photo.resize((45, 30)), {"a": 1.0})
+    assert seen[-1] == (32, 48)  # smaller than the work side: at its own size (padded)
+
+
+def test_border_contrast_finds_a_dotted_edge_and_passes_an_even_picture():
+    from stylelab.yardstick import border_contrast
+
+    torch.manual_seed(0)
+    noise = torch.rand(1, 3, 140, 180)
+    # blurred noise, cut from inside a larger field: as busy at its edges as within
+    texture = torch.nn.functional.avg_pool2d(noise, 5, stride=1)[..., 8:128, 8:168] * 0.8 + 0.1
+    even = border_contrast(to_pil(texture))
+    assert all(0.8 < ratio < 1.2 for ratio in even.values()), even
+    dotted = texture.clone()
+    dotted[..., :2, ::8] = 0.9  # a bright dot every 8 pixels along the top two rows
+    ratios = border_contrast(to_pil(dotted))
+    assert ratios["top"] > 3 and all(ratios[side] < 1.2 for side in ("bottom", "left", "right")), ratios
+
+
+def test_recolour_keeps_luminance_through_a_hue_turn_and_greys_at_zero_saturation():
+    from stylelab.train import recolour
+
+    torch.manual_seed(0)
+    rgb = 0.3 + 0.4 * torch.rand(3, 16, 16)  # mid colours: nothing clamps
+    torch.testing.assert_close(recolour(rgb, 1.0, 1.0, 1.0, 0.0), rgb, atol=1e-5, rtol=0)
+    luma = lambda x: 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]  # noqa: E731
+    turned = recolour(rgb, 1.0, 1.0, 1.0, 0.25)
+    torch.testing.assert_close(luma(turned), luma(rgb), atol=1e-4, rtol=0)
+    assert (turned - rgb).abs().mean() > 0.02
+    grey = recolour(rgb, 1.0, 1.0, 0.0, 0.0)
+    torch.testing.assert_close(grey, luma(rgb).expand(3, -1, -1), atol=1e-4, rtol=0)
+    brighter = recolour(rgb, 1.2, 1.0, 1.0, 0.0)
+    assert float(luma(brighter).mean()) == pytest.approx(1.2 * float(luma(rgb).mean()), rel=1e-3)
+
+
+def test_the_built_in_training_set_never_holds_a_held_out_photo():
+    from stylelab.train import HELD_OUT, TRAINING_PHOTOS, Photos
+
+    assert set(HELD_OUT).isdisjoint(TRAINING_PHOTOS) and "astronaut" in HELD_OUT
+    photos = Photos(None, 32)
+    assert photos.paths == list(TRAINING_PHOTOS)
+    generator = torch.Generator().manual_seed(0)
+    assert photos.batch(6, generator).shape == (6, 3, 32, 32)
+    assert set(photos.cached) <= set(TRAINING_PHOTOS)
+
+
+def test_each_step_trains_one_style_with_that_styles_own_weights(tmp_path):
+    from types import SimpleNamespace
+
+    from solutions import fast_transfer
+    from stylelab.train import FAST_PRESET, STYLE_PRESETS
+
+    calls = []
+
+    def train_step(params, optimizer, cnn, batch, grams, style_mix, content_layer, content_weight, *rest):
+        calls.append((style_mix.argmax(1).tolist(), content_weight, grams[0].shape[0]))
+        return fast_transfer.train_step(params, optimizer, cnn, batch, grams, style_mix, content_layer,
+                                        content_weight, *rest)
+
+    impl = SimpleNamespace(**{name: getattr(fast_transfer, name) for name in dir(fast_transfer)
+                              if not name.startswith("_")})
+    impl.train_step = train_step
+    path = train_fast(["swirls", "mosaic"], steps=4, size=32, batch_size=2, out=tmp_path / "m.pt",
+                      log=lambda line: None, impl=impl, **SMALL)
+    swirls, mosaic = FAST_PRESET["content_weight"], STYLE_PRESETS["mosaic"]["content_weight"]
+    assert swirls != mosaic
+    assert calls == [([0, 0], swirls, 1), ([1, 1], mosaic, 1), ([0, 0], swirls, 1), ([1, 1], mosaic, 1)]
+    per_style = load_model(path).training["per_style"]
+    assert per_style["mosaic"]["content_weight"] == mosaic and per_style["swirls"]["content_weight"] == swirls
+
+
+
+def test_the_face_witness_finds_the_astronauts_face_and_not_in_a_texture_or_a_blur():
+    from stylelab.yardstick import faces, keeps_face
+
+    photo = example_image("astronaut")
+    top, left, height, width = max(faces(photo), key=lambda box: box[2])
+    assert 40 < top < 120 and 150 < left < 220 and height > 80  # her face, not the patches on her suit
+    assert keeps_face(photo, photo)
+    assert not keeps_face(example_image("gravel").resize(photo.size), photo)
+    blurred = photo.resize((32, 32)).resize(photo.size)  # a face too blurred to have eyes
+    assert not keeps_face(blurred, photo)
