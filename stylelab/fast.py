@@ -3,8 +3,10 @@
 The network's forward pass is the exercises' own `transformer_net`
 (solutions/fast_transfer.py: Johnson et al., ECCV 2016, with Dumoulin et al.'s
 conditional instance normalisation, ICLR 2017); this file only holds its
-parameters, reads and writes trained models, pads photos of any size for it and
-exports it to ONNX. Training lives in stylelab/train.py.
+parameters, reads and writes trained models, pads photos of any size for it,
+can stylise a reduced copy and enlarge it with the photo as a guide (He and
+Sun's fast guided filter, 2015), and exports it to ONNX. Training lives in
+stylelab/train.py.
 """
 
 import math

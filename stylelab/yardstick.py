@@ -92,21 +92,21 @@ def judge(model, photo, style, size=256, num_iters=100, settings=None, theirs=No
     return Verdict(score(ours), score(theirs), (photo, ours, theirs))
 
 
-def border_contrast(picture, band=2, depth=64):
+def border_contrast(picture, band=2, skip=4, depth=64):
     """{side: ratio} for a PIL picture: how busy its outermost rows (or columns) are against the rows
     inside, as the mean absolute difference between neighbouring pixels along each row.
 
     A network that paints a line of dots along an edge scores well above 1 on
-    that side; an even picture scores about 1. band: how many outermost rows
-    count as the edge; the rows from 4 to depth deep give the reference (their
-    median, so one busy row of the subject does not decide it).
+    that side; an even picture about 1. band: how many outermost rows count as
+    the edge; the reference is the median row from skip to depth deep, so that
+    one busy row of the subject does not decide it.
     """
     rgb = pil_to_rgb(picture)[0]  # (3, H, W)
     sides = {"top": rgb, "bottom": rgb.flip(1), "left": rgb.transpose(1, 2), "right": rgb.transpose(1, 2).flip(1)}
     ratios = {}
     for side, x in sides.items():  # x: (3, rows, cols) with row 0 on that side
         along = (x[:, :depth, 1:] - x[:, :depth, :-1]).abs().mean(dim=(0, 2))  # (depth,) per row
-        ratios[side] = float(along[:band].mean() / along[4:].median().clamp_min(1e-6))
+        ratios[side] = float(along[:band].mean() / along[skip:].median().clamp_min(1e-6))
     return ratios
 
 

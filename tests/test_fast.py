@@ -355,3 +355,29 @@ def test_the_face_witness_finds_the_astronauts_face_and_not_in_a_texture_or_a_bl
     assert not keeps_face(example_image("gravel").resize(photo.size), photo)
     blurred = photo.resize((32, 32)).resize(photo.size)  # a face too blurred to have eyes
     assert not keeps_face(blurred, photo)
+
+
+@pytest.mark.xfail(strict=True, reason="fast3.pt was trained before LOSS_MARGIN: its swirls pictures carry a "
+                                       "dotted line (stylelab/models/README.md); its successor must pass")
+@pytest.mark.parametrize("size", [256, 768])
+def test_the_shipped_styles_paint_no_line_along_the_borders(size):
+    from stylelab.train import HELD_OUT
+    from stylelab.yardstick import border_contrast
+
+    model = load_model()
+    for photo in HELD_OUT:
+        for style in model.styles:
+            ratios = border_contrast(stylize(model, example_image(photo), {style: 1.0}, size=size))
+            # fast3.pt, trained before LOSS_MARGIN: 1.3 to 1.75 on three sides of its swirls pictures
+            assert max(ratios.values()) < BORDER_LIMIT, (photo, style, ratios)
+
+
+@pytest.mark.xfail(strict=True, reason="fast3.pt loses the astronaut's face under every style "
+                                       "(stylelab/models/README.md); its successor must keep it")
+def test_every_shipped_style_keeps_the_held_out_face():
+    from stylelab.yardstick import keeps_face
+
+    model = load_model()
+    photo = example_image("astronaut")  # held out: the shipped network must never have seen it
+    lost = [style for style in model.styles if not keeps_face(stylize(model, photo, {style: 1.0}), photo)]
+    assert lost == []
