@@ -49,8 +49,8 @@ STYLE_PRESETS = {"mosaic": dict(content_weight=120.0)}
 HELD_OUT = ("astronaut", "coffee")
 # The other colour pictures scikit-image bundles under a licence the kit may use
 # (IMAGES.md). Colour only: a grey photo's content target is grey, and the content
-# loss at relu2_2 pulls the picture towards it. A run with six grey pictures among
-# ten painted every style in greys after 2,300 steps.
+# loss at relu2_2 pulls the picture towards grey. (A run with six grey pictures among
+# ten still painted every style in greys after 2,300 steps; stylelab/models/README.md.)
 TRAINING_PHOTOS = ("chelsea", "rocket", "retina", "hubble_deep_field", "immunohistochemistry")
 # The loss network sees every picture inside this much reflection. VGG pads each
 # convolution with zeros, so pixels on the border are judged against a frame of
