@@ -395,12 +395,17 @@ def shown(page, selector):
     from io import BytesIO
 
     element = page.locator(selector).first
-    for _ in range(5):  # a new frame may arrive between the two looks: look again
+    on_screen = None
+    for _ in range(10):  # a new frame may arrive between the two looks: look again
         src = element.get_attribute("src")
         drawn = element.evaluate(DRAWN)
+        if not (drawn["width"] >= 1 and drawn["height"] >= 1):  # a frame not yet loaded draws nothing (0 or NaN)
+            page.wait_for_timeout(100)
+            continue
         on_screen = Image.open(BytesIO(page.screenshot(clip=drawn))).convert("RGB").resize((64, 64))
         if element.get_attribute("src") == src:
             break
+    assert on_screen is not None, f"{selector} drew nothing for a second"
     source = Image.open(BytesIO(page.request.get(src).body())).convert("RGB")
     return np.asarray(on_screen, dtype=float), np.asarray(source.resize((64, 64)), dtype=float)
 
