@@ -202,7 +202,11 @@ def _box(x, radius):
 
 
 def _luma(rgb):
-    return (0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3])  # (N, 1, H, W)
+    """The Y of YIQ (the labs' YIQ_FROM_RGB) of a (N, 3, H, W) batch: (N, 1, H, W)."""
+    from stylelab.transfer import default_impl
+
+    weights = torch.tensor(default_impl().YIQ_FROM_RGB[0], dtype=rgb.dtype, device=rgb.device)
+    return torch.einsum("c,nchw->nhw", weights, rgb).unsqueeze(1)
 
 
 GUIDE_RADIUS = 1  # at the reduced size: the window of each local model is 3x3 pixels of the copy

@@ -149,20 +149,21 @@ class Photos:
         return torch.stack([self.crop(generator) for _ in range(n)])  # (n, 3, size, size)
 
 
-# RGB -> YIQ: luma and two chroma axes, in which a hue change is a rotation
-_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-
-
 def recolour(rgb, brightness, contrast, saturation, hue):
     """A (3, H, W) picture in [0, 1] with its brightness and contrast scaled, its chroma scaled by
-    saturation and rotated by hue turns, so the network meets photos in every light."""
-    yiq = torch.einsum("ij,jhw->ihw", _YIQ, rgb)  # (3, H, W)
+    saturation and rotated by hue turns, so the network meets photos in every light.
+
+    In YIQ (the labs' YIQ_FROM_RGB): luma and two chroma axes, in which a hue change is a rotation."""
+    from stylelab.transfer import default_impl
+
+    M = torch.tensor(default_impl().YIQ_FROM_RGB, dtype=rgb.dtype)  # (3, 3)
+    yiq = torch.einsum("ij,jhw->ihw", M, rgb)  # (3, H, W)
     luma = yiq[0]
     luma = (luma - luma.mean()) * contrast + luma.mean() * brightness
     angle = 2 * math.pi * hue
     cos, sin = math.cos(angle) * saturation, math.sin(angle) * saturation
     i, q = yiq[1] * cos - yiq[2] * sin, yiq[1] * sin + yiq[2] * cos
-    out = torch.einsum("ij,jhw->ihw", torch.linalg.inv(_YIQ), torch.stack([luma, i, q]))
+    out = torch.einsum("ij,jhw->ihw", torch.linalg.inv(M), torch.stack([luma, i, q]))
     return out.clamp(0, 1)
 
 
