@@ -143,6 +143,10 @@ RECORDS = (
     Exercise("transformer_net", FT, 5, 3, "tensor", 1e-3, 1.0, {
         "no_sigmoid": "your output is not in [0, 1]: finish with a sigmoid",
         "clamp": "you clamped the output: use a sigmoid, whose gradient does not vanish outside [0, 1]",
+        "no_photo": "your output is sigmoid(y) alone: the network paints a change to the photo, so add "
+                    "up3's output to the photo's logit first, sigmoid(torch.logit(x, eps=1e-3) + y)",
+        "photo_not_logit": "you added the photo itself to y: add its logit, torch.logit(x, eps=1e-3), so that "
+                           "y = 0 gives back the photo after the sigmoid",
         "no_residual": "your output ignores the residual blocks: run every 'res.i.' block in order",
     }, needs=("conv_layer", "conditional_instance_norm", "residual_block")),
     Exercise("perceptual_loss", FT, 5, 3, "losses", 1e-5, hints={

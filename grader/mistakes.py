@@ -150,7 +150,7 @@ def _block(inputs, skip=True, relu_after_sum=False, relu_after_norm2=False):
     return F.relu(out) if relu_after_sum else out
 
 
-def _net(inputs, finish=torch.sigmoid, residual=True):
+def _net(inputs, finish=lambda x, y: torch.sigmoid(torch.logit(x, eps=1e-3) + y), residual=True):
     x, params, mix = inputs["x"], inputs["params"], inputs["style_mix"]
 
     def stage(y, conv, norm, stride=1, upsample=1):
@@ -162,7 +162,7 @@ def _net(inputs, finish=torch.sigmoid, residual=True):
     for i in blocks if residual else []:
         y = fast.residual_block(y, fast.sub_params(params, f"res.{i}."), mix)
     y = stage(stage(y, "up1", "norm4", upsample=2), "up2", "norm5", upsample=2)
-    return finish(fast.conv_layer(y, params["up3.weight"], params["up3.bias"], upsample=2))
+    return finish(x, fast.conv_layer(y, params["up3.weight"], params["up3.bias"], upsample=2))
 
 
 def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=False):
@@ -274,8 +274,10 @@ MISTAKES = {
         "relu_after_norm2": lambda i: _block(i, relu_after_norm2=True),
     },
     "transformer_net": {
-        "no_sigmoid": lambda i: _net(i, finish=lambda y: y),
-        "clamp": lambda i: _net(i, finish=lambda y: y.clamp(0, 1)),
+        "no_sigmoid": lambda i: _net(i, finish=lambda x, y: torch.logit(x, eps=1e-3) + y),
+        "clamp": lambda i: _net(i, finish=lambda x, y: (torch.logit(x, eps=1e-3) + y).clamp(0, 1)),
+        "no_photo": lambda i: _net(i, finish=lambda x, y: torch.sigmoid(y)),
+        "photo_not_logit": lambda i: _net(i, finish=lambda x, y: torch.sigmoid(x + y)),
         "no_residual": lambda i: _net(i, residual=False),
     },
     "perceptual_loss": {

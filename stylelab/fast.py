@@ -81,6 +81,10 @@ class TransformerNet(nn.Module):
         self.up1, self.norm4 = Conv(c3, c2, 3), Norm(num_styles, c2)
         self.up2, self.norm5 = Conv(c2, c1, 3), Norm(num_styles, c1)
         self.up3 = Conv(c1, 3, 3)
+        # transformer_net adds up3's output to the photo's logit: zero here, an untrained
+        # network returns the photo, and training starts from the subject, not from noise
+        nn.init.zeros_(self.up3.weight)
+        nn.init.zeros_(self.up3.bias)
         self.impl = impl or default_fast_impl()
 
     def forward(self, x, style_mix=None):

@@ -248,7 +248,7 @@ def block(x, params, style_mix, skip=True, relu_after_sum=False, relu_after_norm
     return torch.relu(out) if relu_after_sum else out
 
 
-def net(x, params, style_mix, last=torch.sigmoid, residual=True):
+def net(x, params, style_mix, last=lambda x, y: torch.sigmoid(torch.logit(x, eps=1e-3) + y), residual=True):
     def stage(h, conv, norm, stride=1, upsample=1):
         h = conv_layer(h, params[conv + ".weight"], params[conv + ".bias"], stride, upsample)
         return torch.relu(cin(h, params[norm + ".gamma"], params[norm + ".beta"], style_mix))
@@ -258,7 +258,7 @@ def net(x, params, style_mix, last=torch.sigmoid, residual=True):
     for i in blocks if residual else []:
         h = block(h, {k.split(".", 2)[2]: v for k, v in params.items() if k.startswith(f"res.{i}.")}, style_mix)
     h = stage(stage(h, "up1", "norm4", upsample=2), "up2", "norm5", upsample=2)
-    return last(conv_layer(h, params["up3.weight"], params["up3.bias"], upsample=2))
+    return last(x, conv_layer(h, params["up3.weight"], params["up3.bias"], upsample=2))
 
 
 def gram(f, normalize=True):
@@ -323,8 +323,10 @@ FAST_WRONG = {
                                   "no_affine": _with(cin, affine=False), "first_style": _with(cin, first=True)},
     "residual_block": {"no_skip": _with(block, skip=False), "relu_after_sum": _with(block, relu_after_sum=True),
                        "relu_after_norm2": _with(block, relu_after_norm2=True)},
-    "transformer_net": {"no_sigmoid": _with(net, last=lambda y: y),
-                        "clamp": _with(net, last=lambda y: y.clamp(0, 1)),
+    "transformer_net": {"no_sigmoid": _with(net, last=lambda x, y: torch.logit(x, eps=1e-3) + y),
+                        "clamp": _with(net, last=lambda x, y: (torch.logit(x, eps=1e-3) + y).clamp(0, 1)),
+                        "no_photo": _with(net, last=lambda x, y: torch.sigmoid(y)),
+                        "photo_not_logit": _with(net, last=lambda x, y: torch.sigmoid(x + y)),
                         "no_residual": _with(net, residual=False)},
     "perceptual_loss": {"sum_over_batch": _with(perceptual, mean=False),
                         "unnormalized_gram": _with(perceptual, normalize=False),

@@ -41,21 +41,30 @@ class TorchBlock(nn.Module):
         return x + self.body(x)
 
 
-def torch_net(params, style, num_res):
-    """Johnson et al.'s network from torch's layers (Upsample, Conv2d, InstanceNorm2d)."""
-    def down(conv, norm):
-        return [torch_conv(params[f"{conv}.weight"], params[f"{conv}.bias"], stride=2),
-                torch_norm(params[f"{norm}.gamma"], params[f"{norm}.beta"], style), nn.ReLU()]
+class TorchNet(nn.Module):
+    """Johnson et al.'s network from torch's layers (Upsample, Conv2d, InstanceNorm2d), painting a change
+    y onto the photo: sigmoid(logit(x) + y) = x e^y / (x e^y + 1 - x), x clamped to [1e-3, 1 - 1e-3]."""
 
-    def up(conv, norm=None):
-        layers = [nn.Upsample(scale_factor=2, mode="nearest"), torch_conv(params[f"{conv}.weight"],
-                                                                          params[f"{conv}.bias"])]
-        return layers + ([torch_norm(params[f"{norm}.gamma"], params[f"{norm}.beta"], style), nn.ReLU()]
-                         if norm else [nn.Sigmoid()])
+    def __init__(self, params, style, num_res):
+        super().__init__()
 
-    blocks = [TorchBlock(fast.sub_params(params, f"res.{i}."), style) for i in range(num_res)]
-    return nn.Sequential(*down("conv1", "norm1"), *down("conv2", "norm2"), *down("conv3", "norm3"), *blocks,
-                         *up("up1", "norm4"), *up("up2", "norm5"), *up("up3"))
+        def down(conv, norm):
+            return [torch_conv(params[f"{conv}.weight"], params[f"{conv}.bias"], stride=2),
+                    torch_norm(params[f"{norm}.gamma"], params[f"{norm}.beta"], style), nn.ReLU()]
+
+        def up(conv, norm=None):
+            layers = [nn.Upsample(scale_factor=2, mode="nearest"), torch_conv(params[f"{conv}.weight"],
+                                                                              params[f"{conv}.bias"])]
+            return layers + ([torch_norm(params[f"{norm}.gamma"], params[f"{norm}.beta"], style), nn.ReLU()]
+                             if norm else [])
+
+        blocks = [TorchBlock(fast.sub_params(params, f"res.{i}."), style) for i in range(num_res)]
+        self.body = nn.Sequential(*down("conv1", "norm1"), *down("conv2", "norm2"), *down("conv3", "norm3"),
+                                  *blocks, *up("up1", "norm4"), *up("up2", "norm5"), *up("up3"))
+
+    def forward(self, x):
+        gain, photo = torch.exp(self.body(x)), x.clamp(1e-3, 1 - 1e-3)
+        return photo * gain / (photo * gain + 1 - photo)
 
 
 def one_hot(n, s, style):
@@ -104,7 +113,7 @@ def test_transformer_net_matches_a_network_of_torch_layers(widths, num_res, size
     for style in range(3):
         out = fast.transformer_net(x, params, one_hot(2, 3, style))
         assert out.shape == x.shape and 0 < out.min() and out.max() < 1
-        torch.testing.assert_close(out, torch_net(params, style, num_res)(x))
+        torch.testing.assert_close(out, TorchNet(params, style, num_res)(x))
 
 
 def test_transformer_net_is_differentiable_in_every_parameter():
