@@ -28,6 +28,7 @@ def model_file(tmp_path_factory):
         for name, p in net.named_parameters():
             if name.endswith(("gamma", "beta")):
                 p.add_(0.5 * torch.randn_like(p))
+        net.up3.weight.normal_(0, 0.5)  # up3 starts at zero: an untrained network returns the photo
     return save_model(tmp_path_factory.mktemp("model") / "small.pt", net, ["a", "b"], {"command": "test"})
 
 
@@ -106,6 +107,28 @@ def test_onnx_export_gives_the_same_picture_at_other_sizes(model_file, tmp_path)
 def _train(out, **settings):
     return train_fast(["swirls", "mosaic"], steps=settings.pop("steps", 4), size=32, batch_size=2, out=out,
                       checkpoint_every=2, log=lambda line: None, **SMALL, **settings)
+
+
+def test_an_untrained_network_returns_the_photo():
+    photo = torch.rand(2, 3, 24, 40)
+    net = TransformerNet(3, **SMALL)
+    mix = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5]])
+    with torch.no_grad():
+        torch.testing.assert_close(net(photo, mix), photo.clamp(1e-3, 1 - 1e-3), atol=1e-6, rtol=0)
+        net.up3.bias.fill_(0.5)  # a change painted on the photo: logit(out) = logit(photo) + 0.5
+        torch.testing.assert_close(torch.logit(net(photo, mix)), torch.logit(photo.clamp(1e-3, 1 - 1e-3)) + 0.5,
+                                   atol=1e-3, rtol=0)
+
+
+def test_each_styles_own_parameters_learn_at_a_larger_rate(tmp_path):
+    from stylelab.train import NORM_LR_SCALE
+
+    _train(tmp_path / "m.pt", steps=1, lr=2e-3)
+    groups = torch.load(tmp_path / "m.pt.ckpt", weights_only=True)["optimizer"]["param_groups"]
+    names = [name for name, _ in TransformerNet(2, **SMALL).named_parameters()]
+    per_style = [n for n in names if n.endswith((".gamma", ".beta"))]
+    assert [g["lr"] for g in groups] == [2e-3, 2e-3 * NORM_LR_SCALE] and NORM_LR_SCALE > 1
+    assert [len(g["params"]) for g in groups] == [len(names) - len(per_style), len(per_style)]
 
 
 def test_training_resumes_exactly_where_it_stopped(tmp_path):
