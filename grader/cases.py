@@ -22,7 +22,7 @@ def net_params(g, num_styles, widths, num_res):
     """Seeded parameters for transformer_net, named as stylelab.fast.TransformerNet names them."""
     c1, c2, c3 = widths
     convs = {"conv1": (c1, 3, 9), "conv2": (c2, c1, 3), "conv3": (c3, c2, 3), "up1": (c2, c3, 3),
-             "up2": (c1, c2, 3), "up3": (3, c1, 3)}
+             "up2": (c1, c2, 3), "up3": (4, c1, 3)}
     convs.update({f"res.{i}.conv{k}": (c3, c3, 3) for i in range(num_res) for k in (1, 2)})
     norms = {"norm1": c1, "norm2": c2, "norm3": c3, "norm4": c2, "norm5": c1}
     norms.update({f"res.{i}.norm{k}": c3 for i in range(num_res) for k in (1, 2)})

@@ -141,12 +141,11 @@ RECORDS = (
         "relu_after_norm2": "you applied a ReLU after norm2: only the first convolution is followed by a ReLU",
     }, needs=("conv_layer", "conditional_instance_norm")),
     Exercise("transformer_net", FT, 5, 3, "tensor", 1e-3, 1.0, {
-        "no_sigmoid": "your output is not in [0, 1]: finish with a sigmoid",
-        "clamp": "you clamped the output: use a sigmoid, whose gradient does not vanish outside [0, 1]",
-        "no_photo": "your output is sigmoid(y) alone: the network paints a change to the photo, so add "
-                    "up3's output to the photo's logit first, sigmoid(torch.logit(x, eps=1e-3) + y)",
-        "photo_not_logit": "you added the photo itself to y: add its logit, torch.logit(x, eps=1e-3), so that "
-                           "y = 0 gives back the photo after the sigmoid",
+        "no_sigmoid": "your output is not in [0, 1]: paint = sigmoid(y[:, :3]) and opacity = sigmoid(y[:, 3:])",
+        "clamp": "you clamped paint and opacity: use a sigmoid, whose gradient does not vanish outside [0, 1]",
+        "no_photo": "your output is the paint alone: blend it over the photo, x + opacity * (paint - x)",
+        "opacity_of_the_photo": "your opacity covers the paint with the photo: it is how much paint covers the "
+                                "photo, x + opacity * (paint - x), so that opacity 0 gives back the photo",
         "no_residual": "your output ignores the residual blocks: run every 'res.i.' block in order",
     }, needs=("conv_layer", "conditional_instance_norm", "residual_block")),
     Exercise("perceptual_loss", FT, 5, 3, "losses", 1e-5, hints={

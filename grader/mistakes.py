@@ -150,7 +150,12 @@ def _block(inputs, skip=True, relu_after_sum=False, relu_after_norm2=False):
     return F.relu(out) if relu_after_sum else out
 
 
-def _net(inputs, finish=lambda x, y: torch.sigmoid(torch.logit(x, eps=1e-3) + y), residual=True):
+def _over(x, y):
+    """The reference's last line: paint sigmoid(y[:, :3]) over the photo x with opacity sigmoid(y[:, 3:])."""
+    return x + torch.sigmoid(y[:, 3:]) * (torch.sigmoid(y[:, :3]) - x)
+
+
+def _net(inputs, finish=_over, residual=True):
     x, params, mix = inputs["x"], inputs["params"], inputs["style_mix"]
 
     def stage(y, conv, norm, stride=1, upsample=1):
@@ -274,10 +279,11 @@ MISTAKES = {
         "relu_after_norm2": lambda i: _block(i, relu_after_norm2=True),
     },
     "transformer_net": {
-        "no_sigmoid": lambda i: _net(i, finish=lambda x, y: torch.logit(x, eps=1e-3) + y),
-        "clamp": lambda i: _net(i, finish=lambda x, y: (torch.logit(x, eps=1e-3) + y).clamp(0, 1)),
-        "no_photo": lambda i: _net(i, finish=lambda x, y: torch.sigmoid(y)),
-        "photo_not_logit": lambda i: _net(i, finish=lambda x, y: torch.sigmoid(x + y)),
+        "no_sigmoid": lambda i: _net(i, finish=lambda x, y: x + y[:, 3:] * (y[:, :3] - x)),
+        "clamp": lambda i: _net(i, finish=lambda x, y: x + y[:, 3:].clamp(0, 1) * (y[:, :3].clamp(0, 1) - x)),
+        "no_photo": lambda i: _net(i, finish=lambda x, y: torch.sigmoid(y[:, :3])),
+        "opacity_of_the_photo": lambda i: _net(i, finish=lambda x, y: torch.sigmoid(y[:, :3]) + torch.sigmoid(
+            y[:, 3:]) * (x - torch.sigmoid(y[:, :3]))),
         "no_residual": lambda i: _net(i, residual=False),
     },
     "perceptual_loss": {

@@ -17,7 +17,7 @@ from stylelab.images import ImageError, pil_to_rgb, to_pil
 from stylelab.train import train_fast
 
 SMALL = dict(widths=(4, 6, 8), num_res=1)
-BORDER_LIMIT = 1.25  # yardstick.border_contrast; the built-in photos themselves reach 1.2
+BORDER_LIMIT = 1.25  # yardstick.border_contrast, over the photo's own side (or 1 where it is calmer)
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,7 @@ def model_file(tmp_path_factory):
             if name.endswith(("gamma", "beta")):
                 p.add_(0.5 * torch.randn_like(p))
         net.up3.weight.normal_(0, 0.5)  # up3 starts at zero: an untrained network returns the photo
+        net.up3.bias[3] = 0.0  # half opaque
     return save_model(tmp_path_factory.mktemp("model") / "small.pt", net, ["a", "b"], {"command": "test"})
 
 
@@ -110,13 +111,18 @@ def _train(out, **settings):
 
 
 def test_an_untrained_network_returns_the_photo():
+    from stylelab.fast import OPACITY_START
+
     photo = torch.rand(2, 3, 24, 40)
     net = TransformerNet(3, **SMALL)
     mix = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5]])
+    opacity = torch.sigmoid(torch.tensor(OPACITY_START))  # of grey paint, sigmoid(0)
     with torch.no_grad():
-        torch.testing.assert_close(net(photo, mix), photo.clamp(1e-3, 1 - 1e-3), atol=1e-6, rtol=0)
-        net.up3.bias.fill_(0.5)  # a change painted on the photo: logit(out) = logit(photo) + 0.5
-        torch.testing.assert_close(torch.logit(net(photo, mix)), torch.logit(photo.clamp(1e-3, 1 - 1e-3)) + 0.5,
+        out = net(photo, mix)
+        torch.testing.assert_close(out, (1 - opacity) * photo + opacity * 0.5, atol=1e-6, rtol=0)
+        assert (out - photo).abs().max() < 0.01  # under 3 of 255 levels
+        net.up3.bias.copy_(torch.tensor([9.0, -9.0, 0.0, 9.0]))  # opaque paint, red and blue at one half
+        torch.testing.assert_close(net(photo, mix), torch.tensor([1.0, 0.0, 0.5]).view(1, 3, 1, 1).expand_as(photo),
                                    atol=1e-3, rtol=0)
 
 
@@ -380,23 +386,25 @@ def test_the_face_witness_finds_the_astronauts_face_and_not_in_a_texture_or_a_bl
     assert not keeps_face(blurred, photo)
 
 
-@pytest.mark.xfail(strict=True, reason="fast3.pt was trained before LOSS_MARGIN: its swirls pictures carry a "
-                                       "dotted line (stylelab/models/README.md); its successor must pass")
 @pytest.mark.parametrize("size", [256, 768])
 def test_the_shipped_styles_paint_no_line_along_the_borders(size):
+    """Each side of each stylised held-out photo is no busier, against the rows inside, than the photo's own
+    side (border_contrast): the network paints a change to the photo, so a photo's busy edge (the
+    astronaut's flag: 1.44 on the left at 256 px) stays busy, and only what the network adds counts."""
+    from stylelab.images import resize
     from stylelab.train import HELD_OUT
     from stylelab.yardstick import border_contrast
 
     model = load_model()
     for photo in HELD_OUT:
+        own = border_contrast(to_pil(resize(pil_to_rgb(example_image(photo)), size)))
         for style in model.styles:
             ratios = border_contrast(stylize(model, example_image(photo), {style: 1.0}, size=size))
-            # fast3.pt, trained before LOSS_MARGIN: 1.3 to 1.75 on three sides of its swirls pictures
-            assert max(ratios.values()) < BORDER_LIMIT, (photo, style, ratios)
+            # fast3.pt's dotted line (before LOSS_MARGIN): 1.3 to 1.75 where the photos have 0.5 to 0.8
+            lines = {side: round(r, 2) for side, r in ratios.items() if r > BORDER_LIMIT * max(1.0, own[side])}
+            assert not lines, (photo, style, lines, own)
 
 
-@pytest.mark.xfail(strict=True, reason="fast3.pt loses the astronaut's face under every style "
-                                       "(stylelab/models/README.md); its successor must keep it")
 def test_every_shipped_style_keeps_the_held_out_face():
     from stylelab.yardstick import keeps_face
 

@@ -42,8 +42,9 @@ class TorchBlock(nn.Module):
 
 
 class TorchNet(nn.Module):
-    """Johnson et al.'s network from torch's layers (Upsample, Conv2d, InstanceNorm2d), painting a change
-    y onto the photo: sigmoid(logit(x) + y) = x e^y / (x e^y + 1 - x), x clamped to [1e-3, 1 - 1e-3]."""
+    """Johnson et al.'s network from torch's layers (Upsample, Conv2d, InstanceNorm2d), painting over the
+    photo: the photo and the paint (up3's first three channels, through nn.Sigmoid) mixed by the opacity
+    (its fourth) as a weighted mean, (1 - opacity) x + opacity paint."""
 
     def __init__(self, params, style, num_res):
         super().__init__()
@@ -63,8 +64,8 @@ class TorchNet(nn.Module):
                                   *blocks, *up("up1", "norm4"), *up("up2", "norm5"), *up("up3"))
 
     def forward(self, x):
-        gain, photo = torch.exp(self.body(x)), x.clamp(1e-3, 1 - 1e-3)
-        return photo * gain / (photo * gain + 1 - photo)
+        paint, opacity = nn.Sigmoid()(self.body(x)).split([3, 1], dim=1)
+        return torch.lerp(x, paint, opacity)
 
 
 def one_hot(n, s, style):
