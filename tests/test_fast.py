@@ -184,12 +184,16 @@ def test_the_shipped_model_is_small_holds_three_styles_and_says_how_it_was_made(
     assert model.training["seconds"] > 0 and model.training["steps"] >= 1000
     readme = (SHIPPED.parent / "README.md").read_text()
     assert model.training["command"] in readme
-    photo = example_image("astronaut").resize((96, 96))
-    pictures = [pil_to_rgb(stylize(model, photo, {name: 1.0})) for name in model.styles]
+    from stylelab.yardstick import objective, scorer
+
+    photo = example_image("chelsea").resize((128, 96))  # trained on, so this says nothing of held-out quality
+    pictures = [stylize(model, photo, {name: 1.0}) for name in model.styles]
+    for name, picture in zip(model.styles, pictures):
+        score = scorer(photo, name, objective(model, name), 96)
+        assert score(picture)["style"] < 0.5 * score(photo)["style"]  # it does stylise: nearer the painting
     for k, picture in enumerate(pictures):
-        assert (picture - pil_to_rgb(photo)).abs().mean() > 0.05  # it does stylise
         for other in pictures[k + 1:]:
-            assert (picture - other).abs().mean() > 0.03  # ...each style its own way
+            assert (pil_to_rgb(picture) - pil_to_rgb(other)).abs().mean() > 0.03  # ...each style its own way
 
 
 def test_cli_stylize_blends_and_writes_a_png(model_file, tmp_path, capsys):
