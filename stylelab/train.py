@@ -249,10 +249,10 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     torch.manual_seed(seed)  # the network's initial weights
     net = TransformerNet(len(styles), widths, num_res, impl).to(device)
     params = dict(net.named_parameters())
-    per_style_params = [v for k, v in params.items() if k.endswith((".gamma", ".beta"))]
-    shared = [v for k, v in params.items() if not k.endswith((".gamma", ".beta"))]
-    optimizer = torch.optim.Adam([{"params": shared}, {"params": per_style_params, "lr": lr * NORM_LR_SCALE}],
-                                 lr=lr)
+    is_norm = [k.endswith((".gamma", ".beta")) for k in params]  # one row per style
+    optimizer = torch.optim.Adam([{"params": [v for v, norm in zip(params.values(), is_norm) if not norm]},
+                                  {"params": [v for v, norm in zip(params.values(), is_norm) if norm],
+                                   "lr": lr * NORM_LR_SCALE}], lr=lr)
     generator = torch.Generator().manual_seed(seed)  # the batches, on the CPU for every device
     step, seconds, history = 0, 0.0, []
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,

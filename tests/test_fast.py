@@ -411,7 +411,7 @@ def test_the_face_witness_finds_the_astronauts_face_and_not_in_a_texture_or_a_bl
 @pytest.mark.parametrize("size", [256, 768])
 def test_the_shipped_styles_paint_no_line_along_the_borders(size):
     """Each side of each stylised held-out photo is no busier, against the rows inside, than the photo's own
-    side (border_contrast): the network paints a change to the photo, so a photo's busy edge (the
+    side (border_contrast): the network paints over the photo, so a photo's busy edge (the
     astronaut's flag: 1.44 on the left at 256 px) stays busy, and only what the network adds counts."""
     from stylelab.images import resize
     from stylelab.train import HELD_OUT

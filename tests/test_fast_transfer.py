@@ -44,7 +44,7 @@ class TorchBlock(nn.Module):
 class TorchNet(nn.Module):
     """Johnson et al.'s network from torch's layers (Upsample, Conv2d, InstanceNorm2d), painting over the
     photo: the photo and the paint (up3's first three channels, through nn.Sigmoid) mixed by the opacity
-    (its fourth) as a weighted mean, (1 - opacity) x + opacity paint."""
+    (its fourth) as a weighted mean, (1 - opacity) x + opacity paint, not the reference's torch.lerp."""
 
     def __init__(self, params, style, num_res):
         super().__init__()
@@ -65,7 +65,7 @@ class TorchNet(nn.Module):
 
     def forward(self, x):
         paint, opacity = nn.Sigmoid()(self.body(x)).split([3, 1], dim=1)
-        return torch.lerp(x, paint, opacity)
+        return (1 - opacity) * x + opacity * paint
 
 
 def one_hot(n, s, style):
