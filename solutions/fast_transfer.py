@@ -150,10 +150,9 @@ def transformer_net(x, params, style_mix):
     much of it covers the photo (opacity, the fourth), both in [0, 1] through a
     sigmoid. Where the opacity is 0 the output is the photo itself, eyes and
     all, however little of it survives the 1/8-size middle; where it is 1, the
-    paint. stylelab.fast.TransformerNet starts the opacity at sigmoid(-2) = 0.12,
-    so an untrained network returns the photo under a thin grey veil and
-    training only has to learn the style (the residual blocks' idea, applied
-    to the whole network). The output
+    paint. stylelab.fast.TransformerNet starts the opacity near 0, so an
+    untrained network returns the photo and training only has to learn the
+    style (the residual blocks' idea, applied to the whole network). The output
     stays in [0, 1], since it is a blend of two pictures in [0, 1].
 
     Inputs:

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from stylelab.backbones import Reflect, load_backbone
 from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
-from stylelab.fast import NUM_RES, OPACITY_START, SHIPPED, WIDTHS, TransformerNet, default_fast_impl, save_model
+from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, default_fast_impl, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
 
 # Gatys et al.'s style layers and the style weights of stylelab.transfer's VGG-19
@@ -257,8 +257,7 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     step, seconds, history = 0, 0.0, []
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
                   style_size=style_size or size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
-                  num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, opacity_start=OPACITY_START,
-                  **settings,
+                  num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, **settings,
                   per_style=per_style)
     if resume and checkpoint.is_file():
         # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest
