@@ -26,7 +26,8 @@ from pathlib import Path
 from PIL import Image
 
 from stylelab.fast import SHIPPED, load_model, reuse_freed_memory
-from stylelab.train import HELD_OUT
+from stylelab.backbones import Margin
+from stylelab.train import HELD_OUT, LOSS_MARGIN
 from stylelab.yardstick import judge, objective
 
 
@@ -46,6 +47,7 @@ def main(argv=None):
     for model, side in zip(models, args.work_side or []):
         model.work_side = side or model.work_side
     styles = models[0].styles
+    margin = Margin(LOSS_MARGIN)  # the loss network's, part of the objective the cache was made for
     names = [f"{Path(path).name} (work side {model.work_side or 'none'})" for path, model in zip(args.model, models)]
     print(f"{', '.join(names)} against the engine ({args.num_iters} evaluations, {args.size} px); "
           f"ratios network / optimiser (goal: at most 2):")
@@ -55,7 +57,7 @@ def main(argv=None):
         for style in styles:
             start = time.perf_counter()
             settings = objective(models[0], style)
-            key = hashlib.sha256(json.dumps([photo, style, args.size, args.num_iters, settings],
+            key = hashlib.sha256(json.dumps([photo, style, args.size, args.num_iters, settings, str(margin)],
                                             default=list).encode()).hexdigest()[:12]
             cached = Path(args.cache or ".", f"{photo}_{style}_{args.size}_{args.num_iters}_{key}.png")
             theirs = Image.open(cached).convert("RGB") if args.cache and cached.is_file() else None

@@ -99,11 +99,12 @@ VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
              512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 
 
-class Reflect(torch.nn.Module):
-    """Reflection padding by margin pixels (less on a picture too small to reflect that far).
+class Margin(torch.nn.Module):
+    """A margin of margin pixels on every side that repeats the picture's edge pixels.
 
     In front of a backbone it keeps the zero padding of its convolutions away
-    from the picture's borders: see stylelab.train.LOSS_MARGIN.
+    from the picture's borders: see stylelab.train.LOSS_MARGIN, which also says
+    why the edge is repeated rather than mirrored.
     """
 
     def __init__(self, margin):
@@ -111,8 +112,11 @@ class Reflect(torch.nn.Module):
         self.margin = margin
 
     def forward(self, x):
-        m = min(self.margin, x.shape[-2] - 1, x.shape[-1] - 1)
-        return torch.nn.functional.pad(x, (m, m, m, m), mode="reflect") if m > 0 else x
+        m = self.margin
+        return torch.nn.functional.pad(x, (m, m, m, m), mode="replicate") if m > 0 else x
+
+    def extra_repr(self):
+        return f"{self.margin}, mode='replicate'"  # names it in a cache key: bench/bench_fast_quality.py
 
 
 def vgg19_layer_names():

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from stylelab.backbones import Reflect, load_backbone
+from stylelab.backbones import Margin, load_backbone
 from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
 from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, default_fast_impl, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
@@ -59,24 +59,26 @@ TRAINING_PHOTOS = ("chelsea", "rocket", "retina", "hubble_deep_field", "immunohi
 # learning rate of the shared convolutions they keep up (a probe on three styles painted
 # swirls in its own blues by step 500 with it, and still in lavender greys without it).
 NORM_LR_SCALE = 10.0
-# The loss network sees every picture inside this much reflection. VGG pads each
-# convolution with zeros, so pixels on the border are judged against a frame of
-# mid-grey and the style loss rewards saturated dots along the edges: the optimiser
-# paints them too. Reflected, the border is just more picture.
+# The loss network sees every picture inside a margin this wide that repeats its edge
+# pixels. VGG pads each convolution with zeros, so pixels on the border are judged
+# against a frame of mid-grey and the style loss rewards saturated dots along the
+# edges: the optimiser paints them too. Behind a mirrored margin the network learnt to
+# paint bands along the sides (swirls, in every run); behind a repeated edge it did not
+# (stylelab/models/README.md).
 LOSS_MARGIN = 16
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MAX_MISSES = 100  # unreadable photos drawn in a row before a dataset is declared unusable
 
 
 class Preprocess(nn.Module):
-    """The backbone's input normalisation, then reflection padding: the loss network's first module."""
+    """The backbone's input normalisation, then the margin: the loss network's first module."""
 
     def __init__(self, normalization, margin=LOSS_MARGIN):
         super().__init__()
-        self.normalization, self.reflect = normalization, Reflect(margin)
+        self.normalization, self.margin = normalization, Margin(margin)
 
     def forward(self, rgb):
-        return self.reflect(self.normalization.preprocess(rgb))
+        return self.margin(self.normalization.preprocess(rgb))
 
 
 @dataclass

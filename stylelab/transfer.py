@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from stylelab import engine
-from stylelab.backbones import BACKBONES, Reflect, load_backbone
+from stylelab.backbones import BACKBONES, Margin, load_backbone
 from stylelab.examples import resolve_image
 from stylelab.images import ImageError, load_image, save_image, to_pil
 
@@ -92,9 +92,10 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     - impl: the module holding the exercises; the reference solutions if None.
     - channels_last: run the backbone channels-last (faster on CPUs); None means
       only for the reference solutions, since students' `.view` calls would break.
-    - margin: show the backbone the picture inside this many pixels of
-      reflection, so that its zero padding does not reward dots along the
-      borders (the loss of stylelab.train, LOSS_MARGIN); 0: as the labs do.
+    - margin: show the backbone the picture inside a margin this many pixels
+      wide that repeats its edge, so that its zero padding does not reward
+      dots along the borders (the loss of stylelab.train, LOSS_MARGIN); 0: as
+      the labs do.
     - weights: content_layer, style_layers (layer names), content_weight,
       style_weights, tv_weight, overriding the backbone's preset.
     """
@@ -126,7 +127,7 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     style_img = load_image(resolve_image(style), style_size or size, net.preprocess)
     cnn, shift = net.cnn, 0
     if margin:
-        cnn, shift = torch.nn.Sequential(Reflect(margin), *net.cnn), 1  # indices move by one
+        cnn, shift = torch.nn.Sequential(Margin(margin), *net.cnn), 1  # indices move by one
     objective = dict(content_layer=shift + net.index(settings["content_layer"]),
                      content_weight=settings["content_weight"],
                      style_layers=[shift + net.index(layer) for layer in style_layers],

@@ -73,8 +73,8 @@ def judge(model, photo, style, size=256, num_iters=100, settings=None, theirs=No
 
     The optimiser is the kit's engine (stylelab.transfer.run_transfer) on the
     training objective itself (objective(): the same layers and weights, the
-    TV weight per 0..255 pixel as the engine reads it, the same margin of
-    reflection around the picture). theirs: the optimiser's picture of an
+    TV weight per 0..255 pixel as the engine reads it, the same margin
+    around the picture). theirs: the optimiser's picture of an
     earlier verdict on the same photo, style and settings, to judge another
     model against it without optimising again.
     """

@@ -121,3 +121,13 @@ def test_squeezenet_loads_from_the_torch_cache(tmp_path, monkeypatch):
     assert all(not p.requires_grad for p in net.cnn.parameters())
     assert not net.cnn[1].inplace
     assert net.cnn(torch.zeros(1, 3, 64, 64)).shape == (1, 256, 7, 7)
+
+
+@pytest.mark.parametrize("H, W", [(1, 1), (3, 5), (20, 30)])
+def test_the_loss_margin_repeats_the_edge_pixels_on_any_size(H, W):
+    x = torch.randn(2, 3, H, W)
+    m = 4
+    rows = torch.arange(-m, H + m).clamp(0, H - 1)  # each margin pixel is its nearest edge pixel
+    cols = torch.arange(-m, W + m).clamp(0, W - 1)
+    assert torch.equal(backbones.Margin(m)(x), x[:, :, rows][:, :, :, cols])
+    assert torch.equal(backbones.Margin(0)(x), x)
