@@ -141,11 +141,11 @@ RECORDS = (
         "relu_after_norm2": "you applied a ReLU after norm2: only the first convolution is followed by a ReLU",
     }, needs=("conv_layer", "conditional_instance_norm")),
     Exercise("transformer_net", FT, 5, 3, "tensor", 1e-3, 1.0, {
-        "no_sigmoid": "your output is not in [0, 1]: paint = sigmoid(y[:, :3]) and opacity = sigmoid(y[:, 3:])",
-        "clamp": "you clamped paint and opacity: use a sigmoid, whose gradient does not vanish outside [0, 1]",
-        "no_photo": "your output is the paint alone: blend it over the photo, x + opacity * (paint - x)",
-        "opacity_of_the_photo": "your opacity covers the paint with the photo: it is how much paint covers the "
-                                "photo, x + opacity * (paint - x), so that opacity 0 gives back the photo",
+        "no_tanh": "you added y to the photo as it is: bound the change first, clamp(x + tanh(y), 0, 1)",
+        "no_clamp": "your output leaves [0, 1]: clamp x + tanh(y) to [0, 1], so that it stays a picture",
+        "no_photo": "your output is the change alone: add it to the photo, clamp(x + tanh(y), 0, 1)",
+        "sigmoid": "you bounded the change with a sigmoid, which only adds: tanh gives changes in (-1, 1), "
+                   "so the network can darken as well as lighten",
         "no_residual": "your output ignores the residual blocks: run every 'res.i.' block in order",
     }, needs=("conv_layer", "conditional_instance_norm", "residual_block")),
     Exercise("perceptual_loss", FT, 5, 3, "losses", 1e-5, hints={

@@ -150,12 +150,12 @@ def _block(inputs, skip=True, relu_after_sum=False, relu_after_norm2=False):
     return F.relu(out) if relu_after_sum else out
 
 
-def _over(x, y):
-    """The reference's last line: paint sigmoid(y[:, :3]) over the photo x with opacity sigmoid(y[:, 3:])."""
-    return x + torch.sigmoid(y[:, 3:]) * (torch.sigmoid(y[:, :3]) - x)
+def _change(x, y):
+    """The reference's last line: the photo x changed by tanh(y), kept in [0, 1]."""
+    return (x + torch.tanh(y)).clamp(0, 1)
 
 
-def _net(inputs, finish=_over, residual=True):
+def _net(inputs, finish=_change, residual=True):
     x, params, mix = inputs["x"], inputs["params"], inputs["style_mix"]
 
     def stage(y, conv, norm, stride=1, upsample=1):
@@ -279,11 +279,10 @@ MISTAKES = {
         "relu_after_norm2": lambda i: _block(i, relu_after_norm2=True),
     },
     "transformer_net": {
-        "no_sigmoid": lambda i: _net(i, finish=lambda x, y: x + y[:, 3:] * (y[:, :3] - x)),
-        "clamp": lambda i: _net(i, finish=lambda x, y: x + y[:, 3:].clamp(0, 1) * (y[:, :3].clamp(0, 1) - x)),
-        "no_photo": lambda i: _net(i, finish=lambda x, y: torch.sigmoid(y[:, :3])),
-        "opacity_of_the_photo": lambda i: _net(i, finish=lambda x, y: torch.sigmoid(y[:, :3]) + torch.sigmoid(
-            y[:, 3:]) * (x - torch.sigmoid(y[:, :3]))),
+        "no_tanh": lambda i: _net(i, finish=lambda x, y: (x + y).clamp(0, 1)),
+        "no_clamp": lambda i: _net(i, finish=lambda x, y: x + torch.tanh(y)),
+        "no_photo": lambda i: _net(i, finish=lambda x, y: torch.tanh(y).clamp(0, 1)),
+        "sigmoid": lambda i: _net(i, finish=lambda x, y: (x + torch.sigmoid(y)).clamp(0, 1)),
         "no_residual": lambda i: _net(i, residual=False),
     },
     "perceptual_loss": {

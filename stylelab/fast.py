@@ -21,7 +21,6 @@ from stylelab.images import ImageError, pil_to_rgb, resize, to_pil
 
 WIDTHS = (16, 32, 64)  # channels after conv1, conv2, conv3 (Johnson et al.: 32, 64, 128)
 NUM_RES = 5
-OPACITY_START = -4.0  # up3's opacity channel before training: sigmoid(-4) = 0.018 of grey paint over the photo
 MULTIPLE = 8  # three stride-2 convolutions: sides must divide by 2**3
 MIN_SIDE = 16
 MAX_SIDE = 2048  # the longest side stylize resizes a photo to: 2048x1536 took 1.7 s and 0.7 GB here
@@ -81,12 +80,10 @@ class TransformerNet(nn.Module):
         self.res = nn.ModuleList(Block(num_styles, c3) for _ in range(num_res))
         self.up1, self.norm4 = Conv(c3, c2, 3), Norm(num_styles, c2)
         self.up2, self.norm5 = Conv(c2, c1, 3), Norm(num_styles, c1)
-        self.up3 = Conv(c1, 4, 3)  # paint (3 channels) and its opacity over the photo (1)
-        # an untrained network returns the photo, 98% of it (opacity sigmoid(-4)), so training
-        # starts from the subject, not from noise
+        self.up3 = Conv(c1, 3, 3)  # the change to each colour of the photo, before tanh
+        # an untrained network returns the photo, so training starts from the subject, not from noise
         nn.init.zeros_(self.up3.weight)
-        with torch.no_grad():
-            self.up3.bias.copy_(torch.tensor([0.0, 0.0, 0.0, OPACITY_START]))
+        nn.init.zeros_(self.up3.bias)
         self.impl = impl or default_fast_impl()
 
     def forward(self, x, style_mix=None):

@@ -248,12 +248,11 @@ def block(x, params, style_mix, skip=True, relu_after_sum=False, relu_after_norm
     return torch.relu(out) if relu_after_sum else out
 
 
-def over(x, y):
-    opacity, paint = torch.sigmoid(y[:, 3:]), torch.sigmoid(y[:, :3])
-    return (1 - opacity) * x + opacity * paint
+def change(x, y):
+    return torch.clamp(torch.tanh(y) + x, min=0.0, max=1.0)
 
 
-def net(x, params, style_mix, last=over, residual=True):
+def net(x, params, style_mix, last=change, residual=True):
     def stage(h, conv, norm, stride=1, upsample=1):
         h = conv_layer(h, params[conv + ".weight"], params[conv + ".bias"], stride, upsample)
         return torch.relu(cin(h, params[norm + ".gamma"], params[norm + ".beta"], style_mix))
@@ -328,12 +327,10 @@ FAST_WRONG = {
                                   "no_affine": _with(cin, affine=False), "first_style": _with(cin, first=True)},
     "residual_block": {"no_skip": _with(block, skip=False), "relu_after_sum": _with(block, relu_after_sum=True),
                        "relu_after_norm2": _with(block, relu_after_norm2=True)},
-    "transformer_net": {"no_sigmoid": _with(net, last=lambda x, y: (1 - y[:, 3:]) * x + y[:, 3:] * y[:, :3]),
-                        "clamp": _with(net, last=lambda x, y: (1 - y[:, 3:].clamp(0, 1)) * x
-                                       + y[:, 3:].clamp(0, 1) * y[:, :3].clamp(0, 1)),
-                        "no_photo": _with(net, last=lambda x, y: torch.sigmoid(y[:, :3])),
-                        "opacity_of_the_photo": _with(net, last=lambda x, y: torch.sigmoid(y[:, 3:]) * x
-                                                      + (1 - torch.sigmoid(y[:, 3:])) * torch.sigmoid(y[:, :3])),
+    "transformer_net": {"no_tanh": _with(net, last=lambda x, y: torch.clamp(y + x, min=0.0, max=1.0)),
+                        "no_clamp": _with(net, last=lambda x, y: torch.tanh(y) + x),
+                        "no_photo": _with(net, last=lambda x, y: torch.clamp(torch.tanh(y), min=0.0, max=1.0)),
+                        "sigmoid": _with(net, last=lambda x, y: torch.clamp(torch.sigmoid(y) + x, min=0.0, max=1.0)),
                         "no_residual": _with(net, residual=False)},
     "perceptual_loss": {"sum_over_batch": _with(perceptual, mean=False),
                         "unnormalized_gram": _with(perceptual, normalize=False),

@@ -28,8 +28,7 @@ def model_file(tmp_path_factory):
         for name, p in net.named_parameters():
             if name.endswith(("gamma", "beta")):
                 p.add_(0.5 * torch.randn_like(p))
-        net.up3.weight.normal_(0, 0.5)  # up3 starts at zero: an untrained network returns the photo
-        net.up3.bias[3] = 0.0  # half opaque
+        net.up3.weight.normal_(0, 0.1)  # up3 starts at zero: an untrained network returns the photo
     return save_model(tmp_path_factory.mktemp("model") / "small.pt", net, ["a", "b"], {"command": "test"})
 
 
@@ -111,19 +110,16 @@ def _train(out, **settings):
 
 
 def test_an_untrained_network_returns_the_photo():
-    from stylelab.fast import OPACITY_START
-
     photo = torch.rand(2, 3, 24, 40)
     net = TransformerNet(3, **SMALL)
     mix = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5]])
-    opacity = torch.sigmoid(torch.tensor(OPACITY_START))  # of grey paint, sigmoid(0)
     with torch.no_grad():
-        out = net(photo, mix)
-        torch.testing.assert_close(out, (1 - opacity) * photo + opacity * 0.5, atol=1e-6, rtol=0)
-        assert (out - photo).abs().max() < 0.01  # under 3 of 255 levels
-        net.up3.bias.copy_(torch.tensor([9.0, -9.0, 0.0, 9.0]))  # opaque paint, red and blue at one half
-        torch.testing.assert_close(net(photo, mix), torch.tensor([1.0, 0.0, 0.5]).view(1, 3, 1, 1).expand_as(photo),
-                                   atol=1e-3, rtol=0)
+        torch.testing.assert_close(net(photo, mix), photo, atol=0, rtol=0)
+        net.up3.bias.copy_(torch.tensor([9.0, -9.0, float(torch.atanh(torch.tensor(0.25)))]))
+        # tanh(9) = 1 - 3e-8: red saturates, green goes to 0, blue gains a quarter, kept within [0, 1]
+        expected = torch.stack([torch.ones_like(photo[:, 0]), torch.zeros_like(photo[:, 0]),
+                                (photo[:, 2] + 0.25).clamp(max=1.0)], dim=1)
+        torch.testing.assert_close(net(photo, mix), expected, atol=1e-6, rtol=0)
 
 
 def test_each_styles_own_parameters_learn_at_a_larger_rate(tmp_path):
@@ -195,8 +191,8 @@ def test_the_shipped_checkpoint_is_where_the_shipped_model_stopped():
         torch.testing.assert_close(checkpoint["net"][name].half().float(), value.contiguous(), msg=name)
 
 
-@pytest.mark.xfail(strict=True, reason="after 3,300 steps fast3.pt's mosaic takes the photo's style loss only to "
-                                       "0.63 of its own (swirls and shards halve it; stylelab/models/README.md)")
+@pytest.mark.xfail(strict=True, reason="after 6,600 steps fast3.pt's mosaic takes the photo's style loss only to "
+                                       "0.58 of its own (swirls 0.36, shards 0.44; stylelab/models/README.md)")
 def test_each_shipped_style_halves_the_photos_own_style_loss_in_its_own_way():
     from stylelab.yardstick import objective, scorer
 
@@ -405,13 +401,13 @@ def test_the_face_witness_finds_the_astronauts_face_and_not_in_a_texture_or_a_bl
     assert not keeps_face(blurred, photo)
 
 
-@pytest.mark.xfail(strict=True, reason="fast3.pt (3,300 steps) paints a band of swirls strokes along the left and "
-                                       "right edges (3.0 to 4.25 against the photo's 0.7 to 1.4); mosaic and "
-                                       "shards pass (stylelab/models/README.md)")
-@pytest.mark.parametrize("size", [256, 768])
+@pytest.mark.parametrize("size", [256, pytest.param(768, marks=pytest.mark.xfail(
+    strict=True, reason="at 768 px fast3.pt (6,600 steps) paints swirls strokes down coffee's right edge (2.10 "
+                        "over the photo's side) and the astronaut's left (1.29); every side passes at 256 px, and "
+                        "mosaic and shards at both (stylelab/models/README.md)"))])
 def test_the_shipped_styles_paint_no_line_along_the_borders(size):
     """Each side of each stylised held-out photo is no busier, against the rows inside, than the photo's own
-    side (border_contrast): the network paints over the photo, so a photo's busy edge (the
+    side (border_contrast): the network changes the photo, so a photo's busy edge (the
     astronaut's flag: 1.44 on the left at 256 px) stays busy, and only what the network adds counts."""
     from stylelab.images import resize
     from stylelab.train import HELD_OUT
