@@ -48,7 +48,10 @@ def main(argv=None):
         model.work_side = side or model.work_side
     styles = models[0].styles
     margin = Margin(LOSS_MARGIN)  # the loss network's, part of the objective the cache was made for
-    names = [f"{Path(path).name} (work side {model.work_side or 'none'})" for path, model in zip(args.model, models)]
+    # by file name, or by the whole path where two file names are the same (run1/m.pt, run2/m.pt)
+    files = [Path(path).name for path in args.model]
+    files = [name if files.count(name) == 1 else str(path) for name, path in zip(files, args.model)]
+    names = [f"{name} (work side {model.work_side or 'none'})" for name, model in zip(files, models)]
     print(f"{', '.join(names)} against the engine ({args.num_iters} evaluations, {args.size} px); "
           f"ratios network / optimiser (goal: at most 2):")
     rows, ratios = [], {name: {"content": [], "style": []} for name in names}
