@@ -62,7 +62,7 @@ def build_parser():
     f.add_argument("--size", type=int, default=256, help="side of the square training crops (a multiple of 8)")
     f.add_argument("--style-size", type=int, default=None, help="shorter side of the style images (default --size)")
     f.add_argument("--batch-size", type=int, default=4)
-    f.add_argument("--lr", type=float, default=1e-3)
+    f.add_argument("--lr", type=float, default=1e-3, help="Adam's step size; with --resume, for the steps left")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--out", default="out/fast.pt", metavar="MODEL")
     f.add_argument("--checkpoint-every", type=int, default=100, help="write MODEL.ckpt every N steps")

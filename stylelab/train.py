@@ -212,7 +212,8 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
-    resume=True a run continues from it (same styles and settings) up to steps.
+    resume=True a run continues from it (same styles and settings) up to steps,
+    at a new lr if one is given (training["lr_schedule"] records each change).
     weights: content_layer, style_layers, content_weight, style_weights,
     tv_weight, overriding FAST_PRESET and STYLE_PRESETS for every style.
     work_side: stored with the model: stylize works on a copy no longer than
@@ -257,6 +258,7 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
                                    "lr": lr * NORM_LR_SCALE}], lr=lr)
     generator = torch.Generator().manual_seed(seed)  # the batches, on the CPU for every device
     step, seconds, history = 0, 0.0, []
+    schedule = [[0, lr]]  # [first step, learning rate]: a resume with another lr starts a new entry
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
                   style_size=style_size or size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
                   num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, **settings,
@@ -264,19 +266,26 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     if resume and checkpoint.is_file():
         # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if saved["config"] != _plain(config):
+        if _but_lr(saved["config"]) != _but_lr(_plain(config)):
             raise ValueError(f"{checkpoint} was written with other settings ({saved['config']}); "
-                             f"delete it or run with those settings")
+                             f"delete it or run with those settings (only --lr may change)")
         net.load_state_dict(saved["net"])
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
         step, seconds, history = saved["step"], saved["seconds"], saved["history"]
+        config["lr"] = saved["config"]["lr"]  # the rate it started with; schedule holds the rest
+        schedule = saved.get("lr_schedule", [[0, config["lr"]]])
         log(f"resuming {checkpoint} at step {step}/{steps}")
+        if lr != schedule[-1][1]:  # lowering the rate for the steps left: the loss had stopped falling
+            log(f"learning rate {lr:g} from step {step} on (was {schedule[-1][1]:g})")
+            schedule.append([step, lr])
+            for group, scale in zip(optimizer.param_groups, (1.0, NORM_LR_SCALE)):
+                group["lr"] = lr * scale
 
     def save_checkpoint():
         torch.save({"config": _plain(config), "net": net.state_dict(), "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(), "step": step, "seconds": seconds,
-                    "history": history}, checkpoint)
+                    "history": history, "lr_schedule": schedule}, checkpoint)
 
     net.train()
     every = max(1, min(checkpoint_every, steps // 20 or 1))
@@ -310,9 +319,13 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         log(f"skipped {len(photos.skipped)} unreadable files of {len(photos.paths)} in {dataset}")
     training = dict(command=command, steps=step, seconds=round(seconds, 1), device=str(device),
                     torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(config),
-                    held_out=[] if dataset else list(HELD_OUT))
+                    lr_schedule=schedule, held_out=[] if dataset else list(HELD_OUT))
     net.eval()
     return save_model(out, net, names, training, work_side)
+
+
+def _but_lr(config):
+    return {k: v for k, v in config.items() if k != "lr"}
 
 
 def _plain(config):

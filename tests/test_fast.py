@@ -142,7 +142,23 @@ def test_training_resumes_exactly_where_it_stopped(tmp_path):
         torch.testing.assert_close(p, q, msg=name)
     assert resumed.styles == ["swirls", "mosaic"] and resumed.training["steps"] == 4
     with pytest.raises(ValueError, match="was written with other settings"):
-        _train(tmp_path / "halves.pt", resume=True, lr=0.5)
+        _train(tmp_path / "halves.pt", resume=True, tv_weight=1.0)
+
+
+def test_a_resumed_run_can_go_on_at_a_lower_learning_rate(tmp_path):
+    from stylelab.train import NORM_LR_SCALE
+
+    _train(tmp_path / "m.pt", steps=2, lr=1e-3)
+    lines = []
+    path = train_fast(["swirls", "mosaic"], steps=4, size=32, batch_size=2, out=tmp_path / "m.pt", lr=1e-4,
+                      checkpoint_every=2, log=lines.append, resume=True, **SMALL)
+    assert "learning rate 0.0001 from step 2 on (was 0.001)" in lines
+    saved = torch.load(tmp_path / "m.pt.ckpt", weights_only=True)
+    assert [g["lr"] for g in saved["optimizer"]["param_groups"]] == [1e-4, 1e-4 * NORM_LR_SCALE]
+    assert saved["lr_schedule"] == [[0, 1e-3], [2, 1e-4]] and saved["config"]["lr"] == 1e-3
+    assert load_model(path).training["lr_schedule"] == [[0, 1e-3], [2, 1e-4]]
+    again = _train(tmp_path / "m.pt", steps=6, lr=1e-4, resume=True)  # the same lower rate: no new entry
+    assert load_model(again).training["lr_schedule"] == [[0, 1e-3], [2, 1e-4]]
 
 
 def test_training_lowers_the_loss_and_records_how_it_ran(tmp_path):
