@@ -254,8 +254,8 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     params = dict(net.named_parameters())
     is_norm = [k.endswith((".gamma", ".beta")) for k in params]  # one row per style
     optimizer = torch.optim.Adam([{"params": [v for v, norm in zip(params.values(), is_norm) if not norm]},
-                                  {"params": [v for v, norm in zip(params.values(), is_norm) if norm],
-                                   "lr": lr * NORM_LR_SCALE}], lr=lr)
+                                  {"params": [v for v, norm in zip(params.values(), is_norm) if norm]}])
+    _set_lr(optimizer, lr)
     generator = torch.Generator().manual_seed(seed)  # the batches, on the CPU for every device
     step, seconds, history = 0, 0.0, []
     schedule = [[0, lr]]  # [first step, learning rate]: a resume with another lr starts a new entry
@@ -279,8 +279,7 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         if lr != schedule[-1][1]:  # lowering the rate for the steps left: the loss had stopped falling
             log(f"learning rate {lr:g} from step {step} on (was {schedule[-1][1]:g})")
             schedule.append([step, lr])
-            for group, scale in zip(optimizer.param_groups, (1.0, NORM_LR_SCALE)):
-                group["lr"] = lr * scale
+            _set_lr(optimizer, lr)
 
     def save_checkpoint():
         torch.save({"config": _plain(config), "net": net.state_dict(), "optimizer": optimizer.state_dict(),
@@ -322,6 +321,12 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
                     lr_schedule=schedule, held_out=[] if dataset else list(HELD_OUT))
     net.eval()
     return save_model(out, net, names, training, work_side)
+
+
+def _set_lr(optimizer, lr):
+    """The shared convolutions at lr, each style's own norm parameters at NORM_LR_SCALE times it."""
+    for group, scale in zip(optimizer.param_groups, (1.0, NORM_LR_SCALE)):
+        group["lr"] = lr * scale
 
 
 def _but_lr(config):
