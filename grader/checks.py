@@ -52,6 +52,7 @@ class Result:
     points: int = 0
     max_points: int = 0
     details: list = field(default_factory=list)
+    note: str = ""  # names the earlier exercises this check builds on that fail their own checks
 
     @property
     def verdict(self):
@@ -312,30 +313,37 @@ def _same(old, new):
 
 # --- judging -----------------------------------------------------------------------------------
 
+NOT_IMPLEMENTED = "not implemented yet"
+
+
 def describe_raised(name, message):
     """The one-line reason for an exception a student's code raised."""
     if name == "NotImplementedError":
-        return "not implemented yet"
+        return NOT_IMPLEMENTED
     return f"raised {name}: {message}"[:300]
 
 
-def evaluate(function, exercise, inputs):
-    """Call function on a private copy of inputs, in this process: (result, gradients, inputs after)."""
+def evaluate(function, exercise, inputs, reference=None):
+    """Call function on a private copy of inputs, in this process: (result, gradients, inputs after).
+
+    reference: the module whose versions of the exercise's needs the call
+    uses (protocol.needs_bound), or None for the student's own.
+    """
     record = EXERCISE[exercise]
     args = protocol.prepare(record, inputs)
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), protocol.needs_bound(function, record.needs, reference):
         raw = protocol.call(record, function, args)
         grads = protocol.gradients(record, raw, args)
     return raw, grads, args
 
 
-def run_case(function, exercise, inputs, expected, mistakes):
+def run_case(function, exercise, inputs, expected, mistakes, reference=None):
     """Check one function on one case, in this process; returns (passed, reason, relative error)."""
     if exercise == "tv_loss" and _loops(function):
         return False, LOOP_REASON.format(_loops(function)[0]), math.nan
     before = snapshot(inputs)
     try:
-        raw, grads, after = evaluate(function, exercise, inputs)
+        raw, grads, after = evaluate(function, exercise, inputs, reference)
     except (Exception, SystemExit) as error:  # a student's bug of any kind is a FAIL, never a crash
         text = str(error).strip()
         return False, describe_raised(type(error).__name__, text.splitlines()[0] if text else ""), math.nan
@@ -437,17 +445,81 @@ def load_functions(impl, exercises=EXERCISES):
     return found
 
 
-def check_function(function, exercise, cases=None):
-    """Result of the public check of one function."""
+def reference_module(file):
+    """The reference solutions of one student file where the kit has them (instructors), else None.
+
+    The student release has no solutions/: there a check runs the student's own
+    versions of the exercises it builds on, and says so when one of them fails.
+    """
+    try:
+        return importlib.import_module(f"solutions.{Path(file).stem}")
+    except ModuleNotFoundError as error:
+        if error.name not in ("solutions", f"solutions.{Path(file).stem}"):
+            raise
+        return None
+
+
+def _names(names):
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def upstream(exercise, results, bound):
+    """The one line naming the exercises this check builds on that fail their own checks ('' if none).
+
+    results: {exercise: Result or grade.Check} of the checks run so far, this
+    one's own included where it has run. bound: whether this check used the
+    reference versions of them.
+    """
+    mine = results.get(exercise)
+    if mine is not None and not mine.passed and mine.reason == NOT_IMPLEMENTED:
+        return ""  # nothing of the student's ran: the earlier verdicts have nothing to add
+    failing = [n for n in EXERCISE[exercise].needs if n in results and not results[n].passed
+               and (mine is None or mine.passed or results[n].reason != mine.reason)]  # not one missing file
+    if not failing:
+        return ""
+    one = len(failing) == 1
+    if bound:
+        return (f"this check uses the reference {_names(failing)}; yours "
+                f"{'fails its own check' if one else 'fail their own checks'}")
+    return (f"this check runs your {_names(failing)}, which {'fails its own check' if one else 'fail their own checks'}: "
+            f"fix {'it' if one else 'them'} first")
+
+
+def with_needs(names):
+    """names and the exercises they build on, in the labs' order (the order checks run in)."""
+    wanted = set(names) | {need for name in names for need in EXERCISE[name].needs}
+    return tuple(e for e in EXERCISES if e in wanted)
+
+
+def check_function(function, exercise, cases=None, reference=None):
+    """Result of the public check of one function; reference as for evaluate."""
     cases = cases or load_reference()
     inputs, expected, mistakes = cases[exercise]
-    passed, reason, error = run_case(function, exercise, inputs, expected, mistakes)
+    passed, reason, error = run_case(function, exercise, inputs, expected, mistakes, reference)
     points = EXERCISE[exercise].points
     return Result(exercise, passed, reason, error, points if passed else 0, points)
 
 
 def check_functions(functions, cases=None):
-    """Public results for {exercise: function or reason}, as load_functions gives them."""
+    """Public results for {exercise: function or reason}, as load_functions gives them.
+
+    Each check judges one exercise: where the kit has the reference solutions,
+    the exercises a check builds on (its record's needs) are the reference's,
+    and a note names any of the student's own that fail their own checks. In
+    the student release the student's own run, and a check that fails while one
+    of them fails says to fix that one first.
+    """
     cases = cases or load_reference()
-    return [check_function(f, e, cases) if callable(f) else Result(e, False, f, max_points=EXERCISE[e].points)
-            for e, f in functions.items()]
+    results = {}
+    for exercise, function in functions.items():
+        record = EXERCISE[exercise]
+        if not callable(function):
+            results[exercise] = Result(exercise, False, function, max_points=record.points)
+            continue
+        reference = reference_module(record.file) if record.needs else None
+        result = check_function(function, exercise, cases, reference)
+        result.note = upstream(exercise, {**results, exercise: result}, reference is not None)
+        if result.note and reference is None and not result.passed and result.reason != NOT_IMPLEMENTED:
+            result.reason, result.note = result.note, ""  # its own verdict would blame the wrong function
+        results[exercise] = result
+    return list(results.values())

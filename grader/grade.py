@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import protocol
-from grader.checks import LOOP_REASON, describe_raised, judge, load_reference, loops_in_source, snapshot
+from grader.checks import (LOOP_REASON, ROOT, describe_raised, judge, load_reference, loops_in_source, snapshot,
+                           upstream)
 from grader.exercises import EXERCISE, EXERCISES, FILES, TOTAL_POINTS
 from grader.sandbox import Child, Crashed, Limits, Timeout, public_grader, weaker_description
 
@@ -54,6 +55,7 @@ class Check:
     reason: str
     score: float
     max_score: float
+    note: str = ""  # names the exercises it builds on that fail their own checks (checks.upstream)
 
     @property
     def verdict(self):
@@ -90,18 +92,39 @@ def hidden_cases():
     return {e: [case(e, seed, variant) for seed, variant in HIDDEN_CASES] for e in EXERCISES}
 
 
+def needs_sources():
+    """{exercise: source of a module holding the reference versions of what it builds on}.
+
+    Each is the exercise's solutions file with every other exercise's body
+    stubbed (tools/make_starter.py's stubs), so a child holds no more of the
+    solutions than the check it runs needs. The child gets it with that
+    exercise's requests only: exercises run in the labs' order, so by then
+    every exercise the module holds has been judged in that child, and a
+    submission that keeps the functions cannot use them to pass those checks.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_starter", ROOT / "tools" / "make_starter.py")
+    make_starter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_starter)
+    return {record.name: make_starter.stub_source((ROOT / "solutions" / record.file).read_text(), record.file,
+                                                  keep=record.needs)
+            for record in EXERCISE.values() if record.needs}
+
+
 @dataclass
 class Context:
-    """What every grading in a run shares: cases, limits, the public grader copy."""
+    """What every grading in a run shares: cases, limits, the public grader copy, the needs' sources."""
     public: dict
     hidden: dict
     limits: Limits
     public_dir: str
+    needs: dict = field(default_factory=dict)
 
     @classmethod
     def create(cls, limits=Limits()):
         folder = tempfile.mkdtemp(prefix="stylelab-grader-")
-        return cls(load_reference(), hidden_cases(), limits, str(public_grader(folder)))
+        return cls(load_reference(), hidden_cases(), limits, str(public_grader(folder)), needs_sources())
 
     def close(self):
         shutil.rmtree(self.public_dir, ignore_errors=True)
@@ -280,6 +303,9 @@ def _grade_folder(grade, folder, context):
             _record(grade, exercise, _run_exercise(grade, exercise, children, context, loops, deadline))
     finally:
         children.close()
+    public = {c.exercise: c for c in grade.checks if c.kind == "public"}
+    for check in grade.checks:
+        check.note = upstream(check.exercise, {**public, check.exercise: check}, bound=True)
 
 
 def _run_exercise(grade, exercise, children, context, loops, deadline):
@@ -299,7 +325,8 @@ def _run_exercise(grade, exercise, children, context, loops, deadline):
         seconds = limits.loop_seconds if EXERCISE[exercise].kind == "loop" else limits.check_seconds
         check_deadline = min(time.monotonic() + seconds, deadline)
         try:
-            results.append((kind, *_run(child, exercise, inputs, expected, mistakes, check_deadline)))
+            results.append((kind, *_run(child, exercise, inputs, expected, mistakes, check_deadline,
+                                        context.needs.get(exercise))))
         except (Timeout, Crashed, protocol.Invalid) as error:
             if isinstance(error, Timeout):
                 reason = (f"timed out after {seconds:g} s" if check_deadline < deadline
@@ -378,8 +405,8 @@ def _file_problem(report, exercise, grade):
     return None
 
 
-def _run(child, exercise, inputs, expected, mistakes, deadline):
-    reply = child.run(exercise, inputs, deadline)
+def _run(child, exercise, inputs, expected, mistakes, deadline, needs=None):
+    reply = child.run(exercise, inputs, deadline, needs)
     if "raised" in reply:
         return False, describe_raised(reply["raised"], reply["message"])
     passed, reason, _ = judge(exercise, reply["result"], snapshot(inputs), reply["inputs_after"], expected,
@@ -428,7 +455,7 @@ def gradescope(grade):
             "name": f"{check.exercise} ({check.kind} check)",
             "score": check.score, "max_score": check.max_score,
             "status": "passed" if check.passed else "failed",
-            "output": check.reason or "passed",
+            "output": "\n".join(text for text in (check.reason or "passed", check.note) if text),
             "visibility": "visible" if check.kind == "public" else "after_published",
         })
     output = f"status: {grade.status}; sandbox: {grade.isolation or 'none'}"

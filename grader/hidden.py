@@ -6,7 +6,7 @@ file passes the public check and fails here. Nothing of this module goes to
 students: it imports the solutions.
 """
 
-from grader.checks import Result, run_case
+from grader.checks import Result, reference_module, run_case
 from grader.exercises import EXERCISE
 from grader.make_reference import case
 
@@ -16,9 +16,11 @@ HIDDEN_CASES = ((1, 1), (2, 2))
 
 def hidden_check(function, exercise):
     """Result of the hidden checks of one function: it passes only if every case does."""
+    record = EXERCISE[exercise]
+    reference = reference_module(record.file) if record.needs else None  # one exercise judged, as in public
     for seed, variant in HIDDEN_CASES:
         inputs, expected, mistakes = case(exercise, seed, variant)
-        passed, reason, error = run_case(function, exercise, inputs, expected, mistakes)
+        passed, reason, error = run_case(function, exercise, inputs, expected, mistakes, reference)
         if not passed:
             return Result(exercise, False, f"hidden check: {reason}", error, 0, EXERCISE[exercise].points)
     return Result(exercise, True, "", error, EXERCISE[exercise].points, EXERCISE[exercise].points)

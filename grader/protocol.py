@@ -17,6 +17,7 @@ This module imports nothing of the judge: it is the child's whole view of the
 grader, with grader/exercises.py.
 """
 
+import contextlib
 import copy
 import io
 import math
@@ -89,6 +90,34 @@ def prepare(record, inputs):
         else:
             inputs[name] = value.requires_grad_()
     return inputs
+
+
+@contextlib.contextmanager
+def needs_bound(function, names, reference):
+    """Run the body of the with-block with names bound, in function's module, to reference's versions.
+
+    A check judges one exercise: style_loss calls whatever gram_matrix its
+    module holds, so while style_loss is checked its module holds the
+    reference gram_matrix, and a wrong gram_matrix costs only its own check.
+    reference: a module holding the exercises, or None to leave the names as
+    they are (the student release has no reference to bind). The module's own
+    bindings are restored afterwards, also where the student's code raised.
+    """
+    scope = getattr(function, "__globals__", None)
+    if reference is None or not isinstance(scope, dict):
+        yield
+        return
+    missing = object()
+    saved = {name: scope.get(name, missing) for name in names}
+    try:
+        scope.update({name: getattr(reference, name) for name in names})
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                scope.pop(name, None)
+            else:
+                scope[name] = value
 
 
 def call(record, function, inputs):

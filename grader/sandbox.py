@@ -243,11 +243,19 @@ class Child:
         except protocol.Closed:
             raise Crashed(self._death()) from None
 
-    def run(self, exercise, inputs, deadline):
-        """Send one check's inputs; return the child's reply, decoded, or raise if none comes by deadline."""
+    def run(self, exercise, inputs, deadline, needs=None):
+        """Send one check's inputs; return the child's reply, decoded, or raise if none comes by deadline.
+
+        needs: the source of a module holding the reference versions of the
+        exercises this one builds on, for the child to call them instead of the
+        student's (grade.Context.needs says why it is safe to send).
+        """
         message = {k: (v.state_dict() if hasattr(v, "state_dict") else v) for k, v in inputs.items()}
+        request = {"exercise": exercise, "inputs": message}
+        if needs:
+            request["needs"] = needs
         try:
-            protocol.write_all(self.sends, protocol.pack({"exercise": exercise, "inputs": message}), deadline)
+            protocol.write_all(self.sends, protocol.pack(request), deadline)
         except protocol.Timeout:
             raise Timeout from None
         except protocol.Closed:

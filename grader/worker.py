@@ -2,8 +2,10 @@
 
 `python -m grader.worker FOLDER FILE...` imports the student's files there
 (style_transfer.py, fast_transfer.py), reports which loaded, then answers
-requests on its stdin: each names an exercise and carries its inputs; the
-reply carries what the function returned, the gradient of a loss with
+requests on its stdin: each names an exercise and carries its inputs and,
+for an exercise that builds on earlier ones, the reference versions of those,
+which the call uses instead of the student's (so that each check judges one
+exercise); the reply carries what the function returned, the gradient of a loss with
 respect to its inputs, and the inputs as they were afterwards. Comparison
 with the expected outputs happens in the parent, which this process never
 sees, and the parent trusts nothing of what it sends (grader/protocol.py).
@@ -16,6 +18,7 @@ import importlib.util
 import math
 import os
 import sys
+import types
 from pathlib import Path
 
 
@@ -23,6 +26,19 @@ def _load(path):
     spec = importlib.util.spec_from_file_location(f"student_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _reference(source):
+    """The parent's reference versions of a check's needs, as a module of their own (None: none sent).
+
+    It is built afresh for every request and never registered in sys.modules,
+    and the parent sends it only once the exercises it holds have been judged.
+    """
+    if not source:
+        return None
+    module = types.ModuleType("grader_needs")
+    exec(compile(source, "<reference needs>", "exec"), module.__dict__)
     return module
 
 
@@ -77,9 +93,11 @@ def serve(folder, files):
         if "cnn" in inputs:
             inputs["cnn"] = protocol.tiny_cnn(inputs["cnn"])
         args = protocol.prepare(record, inputs)
+        function = getattr(modules[record.file], record.name)
         try:
-            with torch.random.fork_rng():
-                result = protocol.call(record, getattr(modules[record.file], record.name), args)
+            reference = _reference(request.get("needs"))
+            with torch.random.fork_rng(), protocol.needs_bound(function, record.needs, reference):
+                result = protocol.call(record, function, args)
                 grads = protocol.gradients(record, result, args)
             reply = {"result": protocol.encode(result), "grads": protocol.encode(grads)}
         except BaseException as error:  # the student's failure, whatever it is, is a reply

@@ -21,8 +21,8 @@ STARTER = (ROOT / "starter" / "style_transfer.py").read_text()
 FAST_SOLUTION = (ROOT / "solutions" / "fast_transfer.py").read_text()
 P = {name: record.points for name, record in EXERCISE.items()}
 ST, FT = (sum(P[e] for e in of_file(file)) for file in FILES)  # each file's points
-# what a broken function costs: its own points and those of the exercises that call it
-LOOP_AND_GRID = P["style_transfer"] + P["loss_landscape"]
+# a broken function costs its own points only: the exercises that call it are judged on the
+# reference version of it (tests/test_one_exercise.py)
 
 
 def override(source, body):
@@ -49,7 +49,8 @@ def submissions(kit):
         "fast_broken": (SOLUTION, ST, "syntax error"),
         # its import kills the process: fast_transfer.py, in a child of its own, is still graded
         "exit_at_import": ("import os\nos._exit(3)\n", FT, "crashed"),
-        "pops_params": (SOLUTION, TOTAL_POINTS - P["residual_block"] - P["transformer_net"] - P["train_step"], "graded"),  # residual_block, and transformer_net and train_step use it
+        # transformer_net and train_step are judged on the reference residual_block
+        "pops_params": (SOLUTION, TOTAL_POINTS - P["residual_block"], "graded"),
         "partial": (override(STARTER, inspect.getsource(solutions.gram_matrix)
                              + "\n\n" + inspect.getsource(solutions.content_loss)), P["gram_matrix"] + P["content_loss"], "graded"),
         "empty": (None, 0, "missing file"),
@@ -59,22 +60,22 @@ def submissions(kit):
             def content_loss(content_weight, content_current, content_original):
                 while True:
                     pass
-            """), ST - P["content_loss"] - LOOP_AND_GRID, "timeout"),
+            """), ST - P["content_loss"], "timeout"),
         "sys_exit": (override(SOLUTION, """
             def content_loss(content_weight, content_current, content_original):
                 import sys
                 sys.exit(3)
-            """), ST - P["content_loss"] - LOOP_AND_GRID, "graded"),
+            """), ST - P["content_loss"], "graded"),
         "os_exit": (override(SOLUTION, """
             def extract_features(x, cnn):
                 import os
                 os._exit(7)
-            """), ST - P["extract_features"] - LOOP_AND_GRID, "crashed"),
+            """), ST - P["extract_features"], "crashed"),
         "memory_bomb": (override(SOLUTION, """
             def style_loss(feats, style_layers, style_targets, style_weights):
                 hoard = bytearray(2 ** 40)  # 1 TiB: the address-space limit refuses it at once
                 return hoard
-            """), ST - P["style_loss"] - LOOP_AND_GRID, "graded"),
+            """), ST - P["style_loss"], "graded"),
         "print_flood": (override(SOLUTION, """
             _extract = extract_features
             def extract_features(x, cnn):
@@ -86,7 +87,7 @@ def submissions(kit):
             def content_loss(content_weight, content_current, content_original):
                 content_original.mul_(2)
                 return content_weight * ((content_current - content_original) ** 2).sum()
-            """), ST - P["content_loss"] - LOOP_AND_GRID, "graded"),
+            """), ST - P["content_loss"], "graded"),
         "monkeypatch": (override(SOLUTION, """
             torch.allclose = lambda *args, **kwargs: True
             torch.equal = lambda *args, **kwargs: True
@@ -100,7 +101,7 @@ def submissions(kit):
             def content_loss(content_weight, content_current, content_original):
                 stolen = open({str(secret)!r}).read() + open({str(kit / 'grader' / 'reference' / 'style_transfer_checks.pt')!r}, 'rb').read().hex()
                 return content_weight * ((content_current - content_original) ** 2).sum() + 0 * len(stolen)
-            """), ST - P["content_loss"] - LOOP_AND_GRID, "graded"),
+            """), ST - P["content_loss"], "graded"),
         "write_outside": (override(SOLUTION, f"""
             for _target in ({str(kit / 'grader' / 'pwned.py')!r}, {str(kit / 'solutions' / 'style_transfer.py')!r}):
                 try:
@@ -118,7 +119,7 @@ def submissions(kit):
                 return (content_weight * ((content_current - content_original) ** 2).sum()).detach().numpy()
             def tv_loss(img, tv_weight):
                 return torch.zeros((), device="meta")
-            """), ST - sum(P[e] for e in ("gram_matrix", "content_loss", "tv_loss", "style_loss")) - LOOP_AND_GRID,
+            """), ST - sum(P[e] for e in ("gram_matrix", "content_loss", "tv_loss")),
             "graded"),
     }
 

@@ -131,12 +131,12 @@ HOSTILE = {
             return _gram(features, normalize).to_sparse()
         def match_color(style_img, content_img, eps=1e-5):
             return _match(style_img, content_img, eps).as_subclass(Mine)
-        """), ST - P["gram_matrix"] - P["style_loss"] - P["match_color"], "graded"),  # style_loss adds its grams
+        """), ST - P["gram_matrix"] - P["match_color"], "graded"),  # style_loss is judged on the reference Gram
     "item_rebuilt": (override(SOLUTION, """
         def content_loss(content_weight, content_current, content_original):
             value = (content_weight * ((content_current - content_original) ** 2).sum()).item()
             return torch.tensor(value, requires_grad=True)
-        """), ST - P["content_loss"] - P["style_transfer"], "graded"),  # the loop lost its content gradient
+        """), ST - P["content_loss"], "graded"),  # the loop is judged on the reference content_loss
     "forged_sparse": (forging("{'result': {'__tensor__': torch.zeros(3, 3).to_sparse(), 'requires_grad': False}}"),
                       ST - P["luminance_only"], "crashed"),
     "forged_expand": (forging("{'result': {'__tensor__': torch.zeros(1).expand(10 ** 7, 10 ** 7), "
@@ -261,8 +261,7 @@ def hostile_class(tmp_path_factory, bubblewrap):
     expected["correct"] = (TOTAL_POINTS, "graded")
     (folder / "wrong").mkdir()
     (folder / "wrong" / "style_transfer.py").write_text(SOLUTION.replace("/ (C * H * W)", "/ (H * W)"))
-    expected["wrong"] = (ST - P["gram_matrix"] - P["style_loss"] - P["style_transfer"] - P["loss_landscape"],
-                         "graded")
+    expected["wrong"] = (ST - P["gram_matrix"], "graded")  # the rest is judged on the reference Gram
     expected.update(build_archives(folder))
     site_packages = sysconfig.get_paths()["purelib"]
     venv_before = sorted(os.listdir(site_packages))

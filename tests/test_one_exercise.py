@@ -1,0 +1,203 @@
+"""Each check judges one exercise: a wrong earlier function costs its own points, not those of the
+exercises that call it, in `grader check`, in a notebook's check() and in the sandboxed grading."""
+
+import shutil
+
+import pytest
+
+import grader
+from grader import checks, grade
+from grader.checks import check_functions, load_impl, with_needs
+from grader.exercises import EXERCISE, EXERCISES, RECORDS
+from tests.students import WRONG
+
+NEEDED = sorted({need for record in RECORDS for need in record.needs}, key=EXERCISES.index)
+
+
+def dependents(exercise):
+    return [r.name for r in RECORDS if exercise in r.needs]
+
+
+def test_an_exercise_builds_only_on_earlier_exercises_of_its_own_file():
+    for record in RECORDS:
+        for need in record.needs:
+            assert EXERCISES.index(need) < EXERCISES.index(record.name), (record.name, need)
+            assert EXERCISE[need].file == record.file
+
+
+def test_the_needs_name_what_the_solutions_call():
+    """A solution that calls an earlier exercise lists it, or a wrong one would leak into its check."""
+    import inspect
+
+    for record in RECORDS:
+        module = load_impl("solutions", record.file)
+        source = inspect.getsource(getattr(module, record.name))
+        body = source.split('"""', 2)[-1]
+        called = {name for name in EXERCISES if name != record.name and f"{name}(" in body}
+        assert called <= set(record.needs), (record.name, called - set(record.needs))
+
+
+@pytest.mark.parametrize("exercise,mistake", [(e, m) for e in NEEDED for m in WRONG[e]])
+def test_a_catalogued_mistake_costs_only_its_own_check(exercise, mistake):
+    module = load_impl("solutions", EXERCISE[exercise].file)
+    setattr(module, exercise, WRONG[exercise][mistake])  # what the solutions' later exercises now call
+    names = [exercise] + dependents(exercise)
+    results = {r.exercise: r for r in check_functions({n: getattr(module, n) for n in names})}
+    assert not results[exercise].passed
+    assert results[exercise].reason == EXERCISE[exercise].hints[mistake]
+    for name in dependents(exercise):
+        assert results[name].passed, (name, results[name].reason)
+        assert results[name].note == f"this check uses the reference {exercise}; yours fails its own check"
+
+
+def test_the_same_calls_unbound_would_have_failed():
+    """The previous test means something: without the reference bound, the wrong Gram fails style_loss."""
+    module = load_impl("solutions")
+    module.gram_matrix = WRONG["gram_matrix"]["unnormalized"]
+    case = checks.load_reference()["style_loss"]
+    passed, reason, _ = checks.run_case(module.style_loss, "style_loss", *case)
+    assert not passed
+    passed, _, _ = checks.run_case(module.style_loss, "style_loss", *case, reference=load_impl("solutions"))
+    assert passed
+    assert module.gram_matrix is WRONG["gram_matrix"]["unnormalized"]  # the student's binding is back
+
+
+def test_two_failing_needs_are_named_together():
+    module = load_impl("solutions")
+    module.gram_matrix = WRONG["gram_matrix"]["unnormalized"]
+    module.tv_loss = WRONG["tv_loss"]["abs"]
+    results = {r.exercise: r for r in check_functions({n: getattr(module, n) for n in with_needs(["style_transfer"])})}
+    assert results["style_transfer"].passed
+    assert results["style_transfer"].note == ("this check uses the reference gram_matrix and tv_loss; "
+                                              "yours fail their own checks")
+
+
+def test_without_the_solutions_a_check_says_which_earlier_function_to_fix(monkeypatch):
+    """The student release has no reference to bind: the check blames the function that is wrong."""
+    monkeypatch.setattr(checks, "reference_module", lambda file: None)
+    module = load_impl("solutions")
+    module.gram_matrix = WRONG["gram_matrix"]["unnormalized"]
+    results = {r.exercise: r for r in check_functions({n: getattr(module, n) for n in with_needs(["style_loss"])})}
+    assert not results["style_loss"].passed
+    assert results["style_loss"].reason == ("this check runs your gram_matrix, which fails its own check: "
+                                            "fix it first")
+    assert "normalize=True" not in results["style_loss"].reason  # the hint that misled students
+
+
+def test_a_notebook_check_names_the_wrong_earlier_function_below_its_verdict(tmp_path, capsys):
+    folder = tmp_path / "alice"
+    shutil.copytree(checks.ROOT / "solutions", folder)
+    path = folder / "style_transfer.py"
+    path.write_text(path.read_text().replace("        gram = gram / (C * H * W)\n", "        gram = gram * 1.0\n"))
+    grader.check("style_loss", impl=str(folder))
+    grader.check("gram_matrix", impl=str(folder))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "style_loss: PASS (3/3 points)"
+    assert lines[1].startswith("  details: relative error ")
+    assert lines[2] == "  note: this check uses the reference gram_matrix; yours fails its own check"
+    assert lines[3].startswith("gram_matrix: FAIL (0/3 points): your Gram matrix is C*H*W times too large")
+
+
+def test_a_check_keeps_warnings_and_prints_below_the_details(capsys):
+    """nbval compares a check cell's output: a harmless warning must not land on stderr before the verdict."""
+    import warnings
+
+    from tests.students import RIGHT
+
+    def tv_loss(img, tv_weight):
+        warnings.warn("a harmless note from the student's code", UserWarning)
+        print("debug: shape", tuple(img.shape))
+        return RIGHT["tv_loss"](img, tv_weight)
+
+    grader.check(tv_loss)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert lines[0] == "tv_loss: PASS (3/3 points)"
+    assert lines[2].startswith("  your code printed: debug: shape")
+    assert lines[-1] == "  warning: UserWarning: a harmless note from the student's code"
+
+
+def test_the_command_line_checks_needs_quietly_and_shows_the_note(tmp_path, capsys):
+    from grader.__main__ import main
+
+    folder = tmp_path / "bob"
+    shutil.copytree(checks.ROOT / "solutions", folder)
+    path = folder / "style_transfer.py"
+    path.write_text(path.read_text().replace("        gram = gram / (C * H * W)\n", "        gram = gram * 1.0\n"))
+    assert main(["check", "style_loss", "--impl", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "gram_matrix" not in out.split("\n")[1].split()[0]  # only the row asked for
+    assert "this check uses the reference gram_matrix; yours fails its own check" in out
+    assert "total: 3/3 points" in out
+
+
+@pytest.fixture(scope="module")
+def context():
+    context = grade.Context.create()
+    yield context
+    context.close()
+
+
+def test_grading_in_the_sandbox_costs_a_wrong_gram_only_its_points(tmp_path, context):
+    folder = tmp_path / "carol"
+    shutil.copytree(checks.ROOT / "solutions", folder)
+    path = folder / "style_transfer.py"
+    path.write_text(path.read_text().replace("        gram = gram / (C * H * W)\n", "        gram = gram * 1.0\n"))
+    result = grade.grade_submission(folder, context)
+    assert result.status == "graded"
+    assert result.score == sum(r.points for r in RECORDS) - EXERCISE["gram_matrix"].points
+    assert result.points("gram_matrix") == 0
+    for name in dependents("gram_matrix"):
+        assert result.points(name) == EXERCISE[name].points
+        [test] = [t for t in grade.gradescope(result)["tests"] if t["name"] == f"{name} (public check)"]
+        assert test["output"] == "passed\nthis check uses the reference gram_matrix; yours fails its own check"
+
+
+HUNTER = '''
+import gc, types
+
+
+def _reference(name):
+    """Any function of that name in the process that is not the student's own: a stolen reference."""
+    for obj in gc.get_objects():
+        if isinstance(obj, types.FunctionType) and obj.__name__ == name and obj.__module__ != __name__:
+            return obj
+    return None
+
+
+def extract_features(x, cnn):
+    found = _reference("extract_features")
+    if found is None:
+        raise RuntimeError("no reference to steal")
+    return found(x, cnn)
+
+
+def gram_matrix(features, normalize=True):
+    found = _reference("gram_matrix")
+    if found is None:
+        raise RuntimeError("no reference to steal")
+    return found(features, normalize)
+
+
+STASH = {}
+
+
+def style_loss(feats, style_layers, style_targets, style_weights):
+    STASH["gram"] = gram_matrix  # the reference, bound while this check runs
+    loss = 0.0
+    for layer, target, weight in zip(style_layers, style_targets, style_weights):
+        loss = loss + weight * ((gram_matrix(feats[layer]) - target) ** 2).sum()
+    return loss
+'''
+
+
+def test_a_submission_cannot_steal_the_reference_it_is_judged_against(tmp_path, context):
+    """The references reach the child only with the checks that build on them, after their own checks."""
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    (folder / "style_transfer.py").write_text(HUNTER)
+    result = grade.grade_submission(folder, context)
+    assert result.points("extract_features") == 0
+    assert result.points("gram_matrix") == 0
+    assert result.points("style_loss") == EXERCISE["style_loss"].points  # written right, on the reference Gram
