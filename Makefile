@@ -29,9 +29,10 @@ test: venv
 test-labs: venv
 	STYLELAB_IMPL=solutions STYLELAB_QUICK=1 $(PY) -m pytest --nbval-lax labs/
 
-# JupyterLab on the notebooks; STYLELAB_IMPL=solutions make lab shows the reference
+# JupyterLab on the whole kit (labs/ and starter/, where the code goes), opening lab 1;
+# STYLELAB_IMPL=solutions make lab shows the reference
 lab: venv
-	$(PY) -m jupyter lab labs/ $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(PY) -m jupyter lab --ServerApp.root_dir=. labs/01_features_and_content.ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
 
 transfer: venv
 	$(PY) -m stylelab transfer --content astronaut --style swirls --num-iters 100 --out out/astronaut_swirls.png

@@ -7,6 +7,7 @@ Students:
 Instructors (these need solutions/, which the student release leaves out):
     python -m grader check --hidden ...            adds the hidden checks
     python -m grader release OUT_DIR               the student bundle
+    python -m grader instructor-labs OUT_DIR       the labs with the PASS lines nbval compares
     python -m grader grade SUBMISSION [--json F] [--feedback F]
     python -m grader grade-class DIR --csv F [--json-dir D] [--feedback-dir D] [--workers N]
     python -m grader gradescope OUT.zip            Gradescope's autograder zip
@@ -51,6 +52,8 @@ def main(argv=None):
     c.add_argument("--hidden", action="store_true", help="also run the hidden checks (instructors)")
     r = commands.add_parser("release", help="write the student bundle")
     r.add_argument("out", metavar="OUT_DIR")
+    n = commands.add_parser("instructor-labs", help="write the labs with the PASS lines nbval compares")
+    n.add_argument("out", metavar="OUT_DIR")
     g = commands.add_parser("grade", help="grade one submission (a folder or a .zip) in a sandbox")
     g.add_argument("submission")
     g.add_argument("--student", help="the student's id (default: the submission's name)")
@@ -109,6 +112,11 @@ def instructor(args):
         return 2
     if args.command == "release":
         print(f"wrote the student bundle to {release.student_bundle(args.out)}")
+        return 0
+    if args.command == "instructor-labs":
+        out = release.instructor_labs(args.out)
+        print(f"wrote the instructor's labs to {out}; grade a student's folder with:\n"
+              f"  STYLELAB_IMPL=path/to/student python -m pytest --nbval-lax {out}")
         return 0
     if args.command == "gradescope":
         print(f"wrote {release.gradescope_zip(args.out)}")

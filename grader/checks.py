@@ -145,15 +145,7 @@ def as_tensors(exercise, out, inputs, grads=None):
     if returned is not None:
         raise Fail(RETURNED_REASONS[returned.kind].format(returned.detail))
     if record.kind == "loop":
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise Fail(f"style_transfer must return a tuple (img, history), not {type(out).__name__}")
-        img, history = out
-        if not isinstance(history, dict) or not isinstance(history.get("total"), (list, tuple)):
-            raise Fail("history must be a dict whose 'total' entry lists the total loss of every evaluation")
-        if len(history["total"]) != inputs["num_iters"]:
-            raise Fail(f"history['total'] has {len(history['total'])} entries for num_iters="
-                       f"{inputs['num_iters']}: record one loss per evaluation")
-        return [_plain(img, "image"), _numbers(history["total"], "history['total']")]
+        return _loop_tensors(out, inputs)
     if record.kind == "grid":
         if not isinstance(out, dict) or not {"content", "style", "total"} <= set(out):
             raise Fail("loss_landscape must return a dict with the keys 'content', 'style' and 'total'")
@@ -192,6 +184,49 @@ def as_tensors(exercise, out, inputs, grads=None):
     if len(out) > 1000:
         raise Fail(f"returned {len(out)} tensors")
     return [_plain(t) for t in out]
+
+
+LOSS_KEYS = ("content", "style", "tv", "total")
+
+
+def _run_returned(out, num_iters, what="style_transfer"):
+    """(img, history) of one run of the loop, checked against the docstring's contract."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise Fail(f"{what} must return a tuple (img, history), not {type(out).__name__}")
+    img, history = out
+    if not isinstance(history, dict) or not isinstance(history.get("total"), (list, tuple)):
+        raise Fail("history must be a dict whose 'total' entry lists the total loss of every evaluation")
+    if len(history["total"]) != num_iters:
+        raise Fail(f"history['total'] has {len(history['total'])} entries for num_iters={num_iters}: "
+                   f"record one loss per evaluation")
+    totals = _numbers(history["total"], "history['total']")
+    for key in LOSS_KEYS:
+        if not isinstance(history.get(key), (list, tuple)) or len(history[key]) != num_iters:
+            raise Fail(f"history must hold one float per evaluation under each of the keys 'content', 'style', "
+                       f"'tv' and 'total' (history[{key!r}] does not): the labs plot them")
+    return _plain(img, "image"), totals
+
+
+def _loop_tensors(out, inputs):
+    """style_transfer's compared tensors (image, totals), once its run keeps the contract the labs use."""
+    if not (isinstance(out, dict) and {"returned", "callback", "no_style"} <= set(out)):
+        raise Fail("the grader could not read what your loop returned")
+    n = inputs["num_iters"]
+    img, totals = _run_returned(out["returned"], n)
+    calls = out["callback"] if isinstance(out["callback"], list) else []
+    if [c[0] if isinstance(c, list) and c else None for c in calls] != list(range(n)):
+        raise Fail(f"call callback(t, img, losses) once after every evaluation, with t = 0, 1, ..., {n - 1} "
+                   f"(yours was called {len(calls)} times for num_iters={n}): the labs' snapshots and timers use it")
+    if not all(isinstance(c, list) and len(c) == 2 and c[1] is True for c in calls):
+        raise Fail("callback's losses must be a dict of floats (.item()) with the keys 'content', 'style', 'tv' "
+                   "and 'total'")
+    no_style = out["no_style"]
+    if isinstance(no_style, dict) and "raised" in no_style:
+        raise Fail(f"with no style layers (style_layers=[], as feature inversion runs it) your loop raised "
+                   f"{no_style['raised']}: {no_style.get('message', '')}; a style loss over no layers is 0"[:300])
+    _run_returned(no_style.get("returned") if isinstance(no_style, dict) else None, 2,
+                  "with no style layers, style_transfer")
+    return [img, totals]
 
 
 VALUES = {"loss": 1, "losses": 4}  # kinds whose compared tensors end with gradients, after this many values

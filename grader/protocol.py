@@ -123,16 +123,14 @@ def needs_bound(function, names, reference):
 def call(record, function, inputs):
     """Call an exercise on prepared inputs, the way its kind says; returns what it returned.
 
-    gram: called twice, with normalize=True, then False. loop: the network and
-    images positionally, every setting by name. step: with a PlainSGD over the
+    gram: called twice, with normalize=True, then False. loop: see _loop. step: with a PlainSGD over the
     parameters, which carry large stale gradients, so a missing zero_grad shows;
     returns the losses and the parameters after the update.
     """
     if record.kind == "gram":
         return [function(inputs["features"]), function(inputs["features"], normalize=False)]
     if record.kind == "loop":
-        settings = {key: value for key, value in inputs.items() if key not in ("cnn", "content_img", "style_img")}
-        return function(inputs["cnn"], inputs["content_img"], inputs["style_img"], **settings)
+        return _loop(function, inputs)
     if record.kind == "step":
         # plain SGD, whose update is linear in the gradient, so float noise stays float noise
         params = inputs["params"]
@@ -143,6 +141,35 @@ def call(record, function, inputs):
         losses = function(optimizer=optimizer, **args)
         return {"losses": losses, "params": {k: v.detach().clone() for k, v in params.items()}}
     return function(*inputs.values())
+
+
+def _loop(function, inputs, no_style_iters=2):
+    """style_transfer's check: the run compared with the reference, and the contract the labs rely on.
+
+    The network and images go positionally, every setting by name, with a
+    callback that records what it is given; then a short second run with no
+    style layers (feature inversion), which must not fail. Returns
+    {"returned": (img, history), "callback": [[t, losses as the contract says], ...],
+    "no_style": {"returned": ...} or {"raised": name, "message": ...}}.
+    """
+    settings = {key: value for key, value in inputs.items() if key not in ("cnn", "content_img", "style_img")}
+    calls = []
+
+    def callback(t, img, losses):
+        keys_right = (isinstance(losses, dict) and set(losses) == {"content", "style", "tv", "total"}
+                      and all(type(v) is float for v in losses.values()))
+        calls.append([t if type(t) is int else -1, keys_right])
+
+    args = (inputs["cnn"], inputs["content_img"], inputs["style_img"])
+    returned = function(*args, **{**settings, "callback": callback})
+    try:
+        again = function(*args, **{**settings, "style_layers": [], "style_weights": [],
+                                   "num_iters": no_style_iters, "decay_lr_at": None})
+        no_style = {"returned": again}
+    except Exception as error:  # the student's failure here is a verdict, not a crash
+        text = str(error).strip()
+        no_style = {"raised": type(error).__name__, "message": text.splitlines()[0][:200] if text else ""}
+    return {"returned": returned, "callback": calls[:10_000], "no_style": no_style}
 
 
 def total(record, result):

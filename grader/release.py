@@ -4,6 +4,11 @@
   the public grader and its reference data, the environment files and a student
   README. No solutions/, no hidden checks, no mistake catalogue, no grading
   tools. tests/test_release.py scans it for any solution body.
+- `instructor_labs(out)`: the instructor's copy of the labs, for grading
+  notebooks with nbval: each check cell stores the PASS line a correct answer
+  prints, which `pytest --nbval-lax` compares with what the student's code
+  prints. The labs themselves are committed and released clean (nbgrader's
+  way), so a student never sees a verdict before writing a line.
 - `gradescope_zip(out)`: the autograder Gradescope runs, laid out as Gradescope
   documents it: the zip's root holds setup.sh, run_autograder and the kit;
   Gradescope unpacks it into /autograder/source, runs setup.sh there once (as
@@ -14,6 +19,8 @@
   from students. tests/test_release.py runs it in that layout under bubblewrap.
 """
 
+import json
+import re
 import shutil
 import stat
 import zipfile
@@ -70,7 +77,7 @@ check: venv
 \t$(PY) -m grader check
 
 lab: venv
-\t$(PY) -m jupyter lab labs/ $(if $(filter 0,$(shell id -u)),--allow-root)
+\t$(PY) -m jupyter lab --ServerApp.root_dir=. labs/01_features_and_content.ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
 
 transfer: venv
 \t$(PY) -m stylelab transfer --content astronaut --style swirls --out out/astronaut_swirls.png
@@ -103,6 +110,55 @@ def student_bundle(out):
         shutil.copy(ROOT / "grader" / name, out / "grader" / name)
     (out / "README.md").write_text(STUDENT_README)
     (out / "Makefile").write_text(STUDENT_MAKEFILE)
+    return out
+
+
+CHECK_CELL = re.compile(r"# NBVAL_CHECK_OUTPUT\ncheck\('(\w+)'\)$")
+KIT_SEARCH = "pathlib.Path.cwd(), *pathlib.Path.cwd().parents"
+
+INSTRUCTOR_CONFTEST = '''"""nbval reads the grader's sanitizer for this instructor copy of the labs (see labs/conftest.py)."""
+
+SANITIZER = {sanitizer!r}
+
+
+def pytest_configure(config):
+    if getattr(config.option, "nbval_sanitize_with", "") is None:
+        config.option.nbval_sanitize_with = SANITIZER
+'''
+
+
+def instructor_labs(out):
+    """Write the labs with the PASS lines nbval compares into out (a new folder); returns its Path.
+
+    Each check cell stores `NAME: PASS (p/p points)` and a details line, which
+    grader/nbval_sanitize.cfg masks with everything after it. The copy may live
+    anywhere: its setup cells look for the kit from this kit's own folder.
+    """
+    from grader.exercises import EXERCISE
+
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; give a new folder for the instructor's labs")
+    out.mkdir(parents=True)
+    for path in sorted((ROOT / "labs").glob("*.ipynb")):
+        notebook = json.loads(path.read_text())
+        for cell in notebook["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            match = CHECK_CELL.match(source)
+            if match:
+                points = EXERCISE[match.group(1)].points
+                cell["execution_count"] = 1  # nbval compares only cells that ran
+                cell["outputs"] = [{"name": "stdout", "output_type": "stream",
+                                    "text": [f"{match.group(1)}: PASS ({points}/{points} points)\n",
+                                             "  details: relative error 0.00e+00\n"]}]
+            elif KIT_SEARCH in source:
+                source = source.replace(KIT_SEARCH, f"pathlib.Path({str(ROOT)!r}),")
+                cell["source"] = source.splitlines(keepends=True)
+        (out / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    (out / "conftest.py").write_text(INSTRUCTOR_CONFTEST.format(
+        sanitizer=str(ROOT / "grader" / "nbval_sanitize.cfg")))
     return out
 
 

@@ -110,7 +110,9 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
     """Stylise content_img: L-BFGS-B inside pixel_range, coarse to fine; returns (img, history).
 
     losses: a module with the exercises extract_features, content_loss,
-    gram_matrix, style_loss and tv_loss (the reference solutions or a student's).
+    gram_matrix, style_loss and tv_loss (the reference solutions or a student's);
+    a term whose weight is 0 (or that has no layers) is never called, so lab 1
+    runs on extract_features and content_loss alone.
     schedule: [(scale, share of num_iters)], coarse to fine; None for SCHEDULE
     where its coarse copy is COARSEST px or more, else a GLIMPSE at half size.
     init: 'recoloured' (the photo in the painting's colours; see recoloured()),
@@ -162,9 +164,11 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
 
     with torch.no_grad():  # the targets are constants: computed once per scale, without a graph
         target = losses.extract_features(content, cnn)[content_layer].clone()
-        style_feats = losses.extract_features(style, cnn)
-        grams = [losses.gram_matrix(style_feats[i]).clone() for i in style_layers]
-        del style_feats
+        grams = []
+        if style_layers and any(style_weights):
+            style_feats = losses.extract_features(style, cnn)
+            grams = [losses.gram_matrix(style_feats[i]).clone() for i in style_layers]
+            del style_feats
     shape = start.shape
     lows = low.expand(shape).flatten().double().numpy()
     highs = high.expand(shape).flatten().double().numpy()
@@ -175,11 +179,17 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
             raise _Spent
         img = torch.from_numpy(x).to(start.dtype).reshape(shape).requires_grad_()
         feats = losses.extract_features(img, cnn)
-        terms = {"content": losses.content_loss(content_weight, feats[content_layer], target),
-                 "style": losses.style_loss(feats, style_layers, grams, style_weights),
-                 "tv": losses.tv_loss(img, tv_weight)}
+        # a term that is switched off is not called: lab 1 inverts features before the
+        # student has written lab 2's style loss or lab 3's tv_loss
+        zero = img.new_zeros(())
+        terms = {"content": losses.content_loss(content_weight, feats[content_layer], target)
+                 if content_weight else zero,
+                 "style": losses.style_loss(feats, style_layers, grams, style_weights)
+                 if style_layers and any(style_weights) else zero,
+                 "tv": losses.tv_loss(img, tv_weight) if tv_weight else zero}
         total = terms["content"] + terms["style"] + terms["tv"]
-        total.backward()
+        if total.requires_grad:  # else every term is off and the image is already optimal
+            total.backward()
         # as_tensor: a student's loss may be a plain number (a style loss over no layers)
         values = {key: float(torch.as_tensor(value).detach()) for key, value in terms.items()}
         values["total"] = float(total.detach())
@@ -191,7 +201,8 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
             kept.update(total=values["total"], img=img.detach().clone())
         if callback:
             callback(len(history["total"]) - 1, img.detach(), values)
-        return values["total"], img.grad.flatten().double().numpy()
+        grad = img.grad if img.grad is not None else torch.zeros_like(img)
+        return values["total"], grad.flatten().double().numpy()
 
     x0 = torch.maximum(torch.minimum(start, high), low).detach().flatten().double().numpy()
     factor = []

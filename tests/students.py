@@ -40,7 +40,7 @@ def cs231n_loop(cnn, content_img, style_img, content_layer, content_weight, styl
     targets = [gram_bmm(style_feats[i]).detach() for i in style_layers]
     img = content_img.clone().requires_grad_(True)
     opt = torch.optim.Adam([img], lr=lr)
-    totals = []
+    history = {"content": [], "style": [], "tv": [], "total": []}
     for t in range(num_iters):
         if t == decay_lr_at and decay == "param_groups":
             opt.param_groups[0]["lr"] = decayed_lr
@@ -48,17 +48,21 @@ def cs231n_loop(cnn, content_img, style_img, content_layer, content_weight, styl
             opt = torch.optim.Adam([img], lr=decayed_lr)
         opt.zero_grad()
         f = feats_of(img)
-        loss = content_weight * ((f[content_layer] - content_target) ** 2).sum()
-        for i, layer in enumerate(style_layers):
-            loss = loss + style_weights[i] * ((gram_bmm(f[layer]) - targets[i]) ** 2).sum()
-        loss = loss + tv_weight * (((img[:, :, 1:] - img[:, :, :-1]) ** 2).sum()
-                                   + ((img[..., 1:] - img[..., :-1]) ** 2).sum())
+        c = content_weight * ((f[content_layer] - content_target) ** 2).sum()
+        s = sum(style_weights[i] * ((gram_bmm(f[layer]) - targets[i]) ** 2).sum()
+                for i, layer in enumerate(style_layers))
+        tv = tv_weight * (((img[:, :, 1:] - img[:, :, :-1]) ** 2).sum() + ((img[..., 1:] - img[..., :-1]) ** 2).sum())
+        loss = c + s + tv
         loss.backward()
-        totals.append(loss.item())
+        losses = {"content": c.item(), "style": float(s), "tv": tv.item(), "total": loss.item()}
+        for key, value in losses.items():
+            history[key].append(value)
+        if callback is not None:
+            callback(t, img.detach(), losses)
         opt.step()
         if clamp:
             img.data.clamp_(low, high)
-    return img.detach(), {"total": totals}
+    return img.detach(), history
 
 
 def _extract(x, cnn, keep):

@@ -113,6 +113,29 @@ def test_it_runs_whatever_losses_it_is_given(net):
     assert {"extract_features", "content_loss", "gram_matrix", "style_loss", "tv_loss"} <= set(calls)
 
 
+def test_a_term_switched_off_is_never_called(net):
+    """Lab 1 inverts features with only extract_features and content_loss written."""
+    reference = default_impl()
+
+    def unwritten(name):
+        def stub(*args, **kwargs):
+            raise NotImplementedError(f"{name}: write your code in starter/style_transfer.py")
+        return stub
+
+    lab1 = types.SimpleNamespace(extract_features=reference.extract_features, content_loss=reference.content_loss,
+                                 gram_matrix=unwritten("gram_matrix"), style_loss=unwritten("style_loss"),
+                                 tv_loss=unwritten("tv_loss"))
+    content, _, kwargs, (img, history) = paint(net, num_iters=8, losses=lab1, style_layers=[], style_weights=[],
+                                               tv_weight=0.0, init="random")
+    assert history["style"] == [0.0] * 8 and history["tv"] == [0.0] * 8
+    assert history["total"] == history["content"] and min(history["total"]) < history["total"][0]
+    # lab 2's synthesis: no content term, so content_loss is not needed either
+    lab2 = types.SimpleNamespace(**{**vars(lab1), "gram_matrix": reference.gram_matrix,
+                                    "style_loss": reference.style_loss, "content_loss": unwritten("content_loss")})
+    _, _, _, (_, history) = paint(net, num_iters=8, losses=lab2, content_weight=0.0, tv_weight=0.0, init="random")
+    assert history["content"] == [0.0] * 8 and min(history["style"]) < history["style"][0]
+
+
 def test_the_recoloured_start_has_the_paintings_colour_statistics():
     generator = torch.Generator().manual_seed(0)
     content = torch.rand(1, 3, 20, 30, generator=generator) * torch.tensor([1.0, 2.0, 0.5]).reshape(1, 3, 1, 1)

@@ -208,9 +208,13 @@ def test_hard_coded_submission_fails_hidden_checks_and_copied_losses_fail_their_
         def tv_loss(img, tv_weight):
             return _answer("tv_loss")[0] + 0 * img.sum()
 
-        def style_transfer(cnn, content_img, style_img, *args, **kwargs):
-            img, totals = _answer("style_transfer")
-            return img, {{"total": totals.tolist()}}
+        def style_transfer(cnn, content_img, style_img, *args, num_iters=8, callback=None, **kwargs):
+            img, totals = _answer("style_transfer")  # the contract kept: a callback, every loss, any length
+            values = (totals.tolist() * num_iters)[:num_iters]
+            for t, value in enumerate(values):
+                if callback is not None:
+                    callback(t, img, dict(content=value, style=0.0, tv=0.0, total=value))
+            return img, {{key: values for key in ("content", "style", "tv", "total")}}
 
         def match_color(style_img, content_img, eps=1e-5):
             return _answer("match_color")[0]

@@ -4,6 +4,7 @@ with the solutions (quick mode) while every check cell fails on the untouched st
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.exercises import EXERCISES
+from grader.exercises import EXERCISES, FILES, RECORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))
@@ -41,6 +42,7 @@ def test_there_are_labs():
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.stem)
 def test_notebook_is_committed_clean(path):
+    """What students open: no outputs, no counts, so no check cell says PASS before they write a line."""
     notebook = json.loads(path.read_text())
     assert set(notebook["metadata"]) <= {"kernelspec", "language_info"}
     for cell in notebook["cells"]:
@@ -48,16 +50,27 @@ def test_notebook_is_committed_clean(path):
         if cell["cell_type"] != "code":
             continue
         source = "".join(cell["source"])
-        match = CHECK.match(source)
-        if match:
-            # nbval compares only cells that ran, so check cells keep a count and their PASS line
-            assert cell["execution_count"] == 1
-            [output] = cell["outputs"]
-            text = "".join(output["text"])
-            assert re.fullmatch(rf"{match.group(1)}: PASS \(\d+/\d+ points\)\n  details: .*\n", text)
-        else:
-            assert cell["execution_count"] is None and cell["outputs"] == [], source[:60]
+        assert cell["execution_count"] is None and cell["outputs"] == [], source[:60]
         assert "sys.path" not in source or source.startswith("# Setup: find the kit")
+
+
+def test_the_instructors_copy_stores_the_pass_lines_nbval_compares(tmp_path):
+    from grader.release import instructor_labs
+
+    copy = instructor_labs(tmp_path / "instructor")
+    for path in LABS:
+        stored = json.loads((copy / path.name).read_text())
+        for cell in stored["cells"]:
+            source = "".join(cell["source"])
+            match = CHECK.match(source)
+            if match:
+                assert cell["execution_count"] == 1
+                [output] = cell["outputs"]
+                text = "".join(output["text"])
+                assert re.fullmatch(rf"{match.group(1)}: PASS \((\d+)/\1 points\)\n  details: .*\n", text)
+            elif cell["cell_type"] == "code":
+                assert cell["outputs"] == []
+        assert "conftest.py" in {p.name for p in copy.iterdir()}
 
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.stem)
@@ -71,14 +84,20 @@ def test_every_exercise_has_a_check_cell():
     assert sorted(checked) == sorted(EXERCISES)
 
 
-def run_labs(impl, tmp_path):
-    """`pytest --nbval-lax labs/`, the command an instructor types, with a report to read back."""
-    report = tmp_path / f"{impl}.xml"
+def run_labs(impl, tmp_path, labs=LABS):
+    """`pytest --nbval-lax` on the instructor's copy of labs, the command an instructor types; returns the
+    run and the (notebook, cell) pairs that failed, read back from its report."""
+    from grader.release import instructor_labs
+
+    copy = tmp_path / "instructor"
+    if not copy.exists():
+        instructor_labs(copy)
+    report = tmp_path / f"{Path(str(impl)).name}.xml"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "labs/", "-p", "no:cacheprovider",
-         "--nbval-cell-timeout", "600", f"--junitxml={report}"],
+        [sys.executable, "-m", "pytest", "--nbval-lax", *(str(copy / path.name) for path in labs),
+         "-p", "no:cacheprovider", "--nbval-cell-timeout", "600", f"--junitxml={report}"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
-        env={**os.environ, "STYLELAB_IMPL": impl, "STYLELAB_QUICK": "1", "MPLBACKEND": "agg"})
+        env={**os.environ, "STYLELAB_IMPL": str(impl), "STYLELAB_QUICK": "1", "MPLBACKEND": "agg"})
     failed = {(Path(case.get("classname", "")).name, case.get("name"))
               for case in ElementTree.parse(report).iter("testcase")
               if case.find("failure") is not None or case.find("error") is not None}
@@ -97,6 +116,20 @@ def test_every_check_cell_fails_on_the_untouched_starter(tmp_path):
         for name in check_cells(path):
             assert any(path.stem in where and name == cell for where, cell in failed), \
                 f"{path.name} {name} passed on the starter"
+
+
+def test_an_unnormalised_gram_matrix_fails_only_its_own_cell(tmp_path):
+    """The labs whose checks build on gram_matrix (2 to 4), graded by nbval on a student with that one mistake."""
+    folder = tmp_path / "alice"
+    shutil.copytree(ROOT / "solutions", folder)
+    path = folder / "style_transfer.py"
+    path.write_text(path.read_text().replace("        gram = gram / (C * H * W)\n", "        gram = gram * 1.0\n"))
+    labs = [p for p in LABS if p.stem[:2] in ("02", "03", "04")]
+    run, failed = run_labs(folder, tmp_path, labs)
+    gram_cell = next(name for name, exercise in check_cells(LABS[1]).items() if exercise == "gram_matrix")
+    assert len(failed) == 1, (failed, run.stdout[-3000:])
+    [(where, cell)] = failed
+    assert LABS[1].stem in where and cell == gram_cell
 
 
 def test_transfer_panel_runs_the_students_code():
@@ -121,3 +154,55 @@ def test_mix_panel_follows_its_sliders():
     assert first.size == (64, 43)
     panel.sliders[model.styles[1]].value = 1.0  # observed: the picture redraws itself
     assert panel.result is not first and panel.result.tobytes() != first.tobytes()
+
+
+def partial_folder(folder, last_lab):
+    """A student's folder in which the exercises of labs 1..last_lab are written and the rest are stubs."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import make_starter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in FILES:
+        done = [r.name for r in RECORDS if r.file == file and r.lab <= last_lab]
+        text = make_starter.stub_source((ROOT / "solutions" / file).read_text(), file, keep=done)
+        (folder / file).write_text(text)
+    return folder
+
+
+def execute(path, impl, timeout=600):
+    """Run one notebook top to bottom in a fresh kernel, as JupyterLab would; returns it with its outputs."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    environment = {"STYLELAB_IMPL": str(impl), "STYLELAB_QUICK": "1", "MPLBACKEND": "agg"}
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)  # the kernel inherits them
+    try:
+        client.execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return notebook
+
+
+def printed(notebook):
+    return "".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("lab", [1, 2], ids=["lab1", "lab2"])
+def test_a_lab_runs_on_the_exercises_done_so_far(tmp_path, lab):
+    """A student who has written labs 1..lab's exercises, and nothing later, runs lab `lab` top to bottom."""
+    folder = partial_folder(tmp_path / "student", lab)
+    assert "NotImplementedError" in (folder / "style_transfer.py").read_text()  # later exercises are stubs
+    notebook = execute(LABS[lab - 1], folder)
+    text = printed(notebook)
+    for exercise in check_cells(LABS[lab - 1]).values():
+        assert re.search(rf"^{exercise}: PASS ", text, re.M), text[-2000:]
+    assert "not implemented" not in text

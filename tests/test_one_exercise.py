@@ -201,3 +201,38 @@ def test_a_submission_cannot_steal_the_reference_it_is_judged_against(tmp_path, 
     assert result.points("extract_features") == 0
     assert result.points("gram_matrix") == 0
     assert result.points("style_loss") == EXERCISE["style_loss"].points  # written right, on the reference Gram
+
+
+def _loop_without(broken):
+    """The reference loop with one part of its contract broken."""
+    from tests.students import cs231n_loop
+
+    def loop(*args, **kwargs):
+        if broken == "callback":
+            kwargs["callback"] = None
+        if broken == "empty_layers" and not kwargs["style_layers"]:
+            raise IndexError("list index out of range")
+        img, history = cs231n_loop(*args, **kwargs)
+        if broken == "history":
+            history = {"total": history["total"]}
+        return img, history
+    return loop
+
+
+@pytest.mark.parametrize("broken,reason", [
+    ("callback", "call callback(t, img, losses) once after every evaluation"),
+    ("history", "history must hold one float per evaluation under each of the keys"),
+    ("empty_layers", "with no style layers (style_layers=[], as feature inversion runs it) your loop raised "
+                     "IndexError: list index out of range"),
+])
+def test_the_loop_check_covers_what_the_labs_rely_on(broken, reason):
+    """Once a loop without its callback passed, and lab 3's snapshot cell then died."""
+    result = checks.check_function(_loop_without(broken), "style_transfer")
+    assert not result.passed and result.reason.startswith(reason), result.reason
+
+
+def test_a_loop_that_keeps_the_contract_passes():
+    from tests.students import cs231n_loop
+
+    assert checks.check_function(cs231n_loop, "style_transfer").passed
+    assert checks.check_function(_loop_without("nothing"), "style_transfer").passed
