@@ -112,13 +112,16 @@ def loss_curves(history, title="Losses during the optimisation"):
 
 
 class Snapshots:
-    """A style_transfer callback keeping the image every `every` evaluations."""
+    """A style_transfer callback keeping the first image evaluated, then one every `every` evaluations.
+
+    steps[k] counts the evaluations made when images[k] was evaluated: 1 for the start.
+    """
 
     def __init__(self, every):
         self.every, self.images, self.steps = every, [], []
 
     def __call__(self, t, img, losses):
-        if (t + 1) % self.every == 0:
+        if t == 0 or (t + 1) % self.every == 0:
             self.images.append(img.detach().clone())
             self.steps.append(t + 1)
 

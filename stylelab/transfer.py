@@ -165,9 +165,25 @@ def blend_styles(styles, weights, height=256):
     for k, (style, weight) in enumerate(kept):
         w = width - x if k == len(kept) - 1 else round(width * weight / total)
         if w > 0:
-            canvas.paste(style.resize((w, height)), (x, 0))
+            canvas.paste(_tiled(style, w, height), (x, 0))
         x += w
     return canvas
+
+
+def _tiled(style, width, height):
+    """style at `height` px high with its own aspect, repeated (mirrored at each seam) to `width`.
+
+    Stretching it to fit would stretch its strokes and tiles too, which its Gram
+    matrices would then describe; mirroring keeps the seams from adding edges.
+    """
+    from PIL import Image, ImageOps
+
+    tile = style.convert("RGB").resize((max(1, round(style.width * height / style.height)), height))
+    strip, x, flip = Image.new("RGB", (width, height)), 0, False
+    while x < width:
+        strip.paste(ImageOps.mirror(tile) if flip else tile, (x, 0))
+        x, flip = x + tile.width, not flip
+    return strip
 
 
 def progress(num_iters, every=10, out=print):

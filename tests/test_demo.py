@@ -115,6 +115,16 @@ def test_blended_style_widths_follow_the_normalised_weights():
         blend_styles([red, blue], [0, 0])
 
 
+def test_a_blended_style_keeps_each_styles_aspect():
+    """A 512x512 painting on a 4:1 canvas is repeated, not stretched: its strokes keep their shape."""
+    stripes = Image.new("RGB", (40, 40), (0, 0, 0))
+    for x in range(0, 40, 10):  # vertical stripes 5 px wide, every 10 px
+        stripes.paste((255, 255, 255), (x, 0, x + 5, 40))
+    montage = np.asarray(blend_styles([stripes, stripes], [0.75, 0.25], height=40))[20, :, 0] > 128
+    runs = np.diff(np.flatnonzero(np.diff(montage.astype(int))))
+    assert montage.shape == (160,) and set(runs.tolist()) <= {5, 10}  # a stretch would widen them to 15
+
+
 def test_a_run_streams_several_images_then_a_downloadable_png(server):
     url, examples = server
     job = submit(url, examples / "chelsea.png", examples / "mosaic.png", size=64, num_iters=20)
