@@ -459,8 +459,20 @@ def load_impl(impl="starter", file="style_transfer.py"):
     try:
         spec.loader.exec_module(module)
     except BaseException as error:  # SyntaxError, ImportError, even SystemExit at import
-        raise Fail(f"could not import {path}: {type(error).__name__}: {error}".splitlines()[0]) from None
+        reason = f"could not import {path}: {type(error).__name__}: {error}".splitlines()[0]
+        raise Fail(reason + import_hint(type(error).__name__, str(error), path.name)) from None
     return module
+
+
+SIBLINGS = ("style_transfer", "fast_transfer", "starter", "solutions")
+
+
+def import_hint(name, message, file):
+    """What to do when a student's file imports the other exercise file (or the kit's copies)."""
+    if name in ("ModuleNotFoundError", "ImportError") and any(f"'{m}" in message for m in SIBLINGS):
+        return (f": each file is checked on its own, so {file} cannot import the other one; copy the "
+                f"function you need (your gram_matrix, say) into {file}")
+    return ""
 
 
 def load_functions(impl, exercises=EXERCISES):

@@ -153,6 +153,8 @@ RECORDS = (
         "unnormalized_gram": "your Gram matrices are not normalised: divide by C * H * W as gram_matrix does",
         "no_tv": "your total leaves out the total-variation loss",
         "by_position": "you indexed feats by position (feats[i]): use the layer index feats[style_layers[i]]",
+        "element_mean": "you averaged over every element (F.mse_loss's default reduction='mean'?): each image's "
+                        "losses are sums, as in Lab 3; only divide by the batch size N",
     }, grad_inputs=("feats", "out")),
     Exercise("train_step", FT, 5, 3, "step", 1e-3, 0.1, {
         "no_zero_grad": "gradients from before the step leaked into the update: clear them with the "

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import protocol
-from grader.checks import (LOOP_REASON, ROOT, describe_raised, judge, load_reference, loops_in_source, snapshot,
-                           upstream)
+from grader.checks import (LOOP_REASON, ROOT, describe_raised, import_hint, judge, load_reference, loops_in_source,
+                           snapshot, upstream)
 from grader.exercises import EXERCISE, EXERCISES, FILES, TOTAL_POINTS
 from grader.sandbox import Child, Crashed, Limits, Timeout, public_grader, weaker_description
 
@@ -399,7 +399,8 @@ def _file_problem(report, exercise, grade):
         if grade.status == "graded":
             grade.status = ("syntax error" if name in ("SyntaxError", "IndentationError", "TabError")
                             else "import error")
-        return f"could not import {file}: {describe_raised(name, report['message'])}"
+        return (f"could not import {file}: {describe_raised(name, report['message'])}"
+                + import_hint(name, report["message"], file))
     if exercise not in report["functions"]:
         return f"{file} defines no function {exercise}"
     return None

@@ -170,17 +170,18 @@ def _net(inputs, finish=_change, residual=True):
     return finish(x, fast.conv_layer(y, params["up3.weight"], params["up3.bias"], upsample=2))
 
 
-def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=False):
+def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=False, element_mean=False):
     feats, out, N = inputs["feats"], inputs["out"], inputs["out"].shape[0]
-    scale = 1 / N if batch_mean else 1.0
-    content = inputs["content_weight"] * ((feats[inputs["content_layer"]] - inputs["content_feats"]) ** 2).sum()
+    scale = 1 / N if batch_mean and not element_mean else 1.0
+    reduce = torch.mean if element_mean else torch.sum  # element_mean: F.mse_loss's default reduction
+    content = inputs["content_weight"] * reduce((feats[inputs["content_layer"]] - inputs["content_feats"]) ** 2)
     style = 0.0
     for k, (layer, target, weight) in enumerate(zip(inputs["style_layers"], inputs["style_grams"],
                                                     inputs["style_weights"])):
         f = feats[k if by_position else layer]
         gram = _raw_gram(f) / (_chw(f) if gram_norm else 1)
-        style = style + weight * ((gram - target) ** 2).sum()
-    tv_term = inputs["tv_weight"] * sum((d ** 2).sum() for d in _diffs(out))
+        style = style + weight * reduce((gram - target.expand_as(gram)) ** 2)
+    tv_term = inputs["tv_weight"] * sum(reduce(d ** 2) for d in _diffs(out))
     losses = [content * scale, style * scale, tv_term * scale]
     return losses + [losses[0] + losses[1] + (losses[2] if tv else 0.0)]
 
@@ -290,6 +291,7 @@ MISTAKES = {
         "unnormalized_gram": lambda i: _perceptual(i, gram_norm=False),
         "no_tv": lambda i: _perceptual(i, tv=False),
         "by_position": lambda i: _perceptual(i, by_position=True),
+        "element_mean": lambda i: _perceptual(i, element_mean=True),
     },
     "train_step": {
         "no_zero_grad": lambda i: _step(i, broken="zero_grad"),

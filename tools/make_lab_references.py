@@ -39,7 +39,7 @@ MARKER = re.compile(r"^# Reference picture: reference/([\w-]+\.png)$", re.M)
 SOURCES = ("solutions/style_transfer.py", "solutions/fast_transfer.py", "stylelab/engine.py",
            "stylelab/transfer.py", "stylelab/backbones.py", "stylelab/fast.py", "stylelab/lab.py",
            "stylelab/train.py", "stylelab/models/fast3.pt")
-MAX_WIDTH = 1100  # pixels: a figure stays readable, the file stays small
+MAX_WIDTH = 800  # pixels: a figure stays readable, the file stays under 300 kB
 
 
 def marked_cells(path):
@@ -100,11 +100,18 @@ def draw(path):
         for figure in figures:  # a cell's figures, one under the other
             image.paste(figure, (0, top))
             top += figure.height
-        if image.width > MAX_WIDTH:
-            image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)), Image.LANCZOS)
-        image = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT)  # 8-bit: a third of the size
-        image.save(REFERENCE / match.group(1), optimize=True)
+        save_small(image, REFERENCE / match.group(1))
     return seconds
+
+
+def save_small(image, path):
+    """image as an 8-bit PNG at most MAX_WIDTH wide (a third of the size of full colour)."""
+    from PIL import Image
+
+    image = image.convert("RGB")
+    if image.width > MAX_WIDTH:
+        image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)), Image.LANCZOS)
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 def main(argv=None):
