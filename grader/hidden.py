@@ -6,7 +6,7 @@ file passes the public check and fails here. Nothing of this module goes to
 students: it imports the solutions.
 """
 
-from grader.checks import Result, reference_module, run_case
+from grader.checks import Result, reference_for, run_case
 from grader.exercises import EXERCISE
 from grader.make_reference import case
 
@@ -16,8 +16,7 @@ HIDDEN_CASES = ((1, 1), (2, 2))
 
 def hidden_check(function, exercise):
     """Result of the hidden checks of one function: it passes only if every case does."""
-    record = EXERCISE[exercise]
-    reference = reference_module(record.file) if record.needs else None  # one exercise judged, as in public
+    reference = reference_for(exercise)  # one exercise judged, as in the public check
     for seed, variant in HIDDEN_CASES:
         inputs, expected, mistakes = case(exercise, seed, variant)
         passed, reason, error = run_case(function, exercise, inputs, expected, mistakes, reference)
