@@ -186,7 +186,7 @@ def as_tensors(exercise, out, inputs, grads=None):
     return [_plain(t) for t in out]
 
 
-def _run_returned(out, num_iters, what="style_transfer"):
+def _run_returned(out, num_iters, what="style_transfer", count_hint="record one loss per evaluation"):
     """(img, history) of one run of the loop, checked against the docstring's contract."""
     if not (isinstance(out, tuple) and len(out) == 2):
         raise Fail(f"{what} must return a tuple (img, history), not {type(out).__name__}")
@@ -194,8 +194,8 @@ def _run_returned(out, num_iters, what="style_transfer"):
     if not isinstance(history, dict) or not isinstance(history.get("total"), (list, tuple)):
         raise Fail("history must be a dict whose 'total' entry lists the total loss of every evaluation")
     if len(history["total"]) != num_iters:
-        raise Fail(f"history['total'] has {len(history['total'])} entries for num_iters={num_iters}: "
-                   f"record one loss per evaluation")
+        raise Fail(f"{what}: history['total'] has {len(history['total'])} entries for num_iters={num_iters}: "
+                   f"{count_hint}")
     totals = _numbers(history["total"], "history['total']")
     for key in protocol.LOSS_KEYS:
         if not isinstance(history.get(key), (list, tuple)) or len(history[key]) != num_iters:
@@ -204,9 +204,24 @@ def _run_returned(out, num_iters, what="style_transfer"):
     return _plain(img, "image"), totals
 
 
+LBFGS = "with optimizer='lbfgs' (lab 4 races it against Adam), style_transfer"
+LBFGS_COUNT = ("L-BFGS's line search may ask for more evaluations than max_eval, or stop early when it converges: "
+               "count evaluations in the closure, stop at num_iters, and call opt.step again until then")
+
+
+def _raised(run, what, advice=""):
+    """What a further run of the loop returned, or the Fail saying what it raised."""
+    if isinstance(run, dict) and "raised" in run:
+        raise Fail(f"{what} raised {run['raised']}: {run.get('message', '')}{advice}"[:300])
+    return run.get("returned") if isinstance(run, dict) else None
+
+
 def _loop_tensors(out, inputs):
-    """style_transfer's compared tensors (image, totals), once its run keeps the contract the labs use."""
-    if not (isinstance(out, dict) and {"returned", "callback", "no_style"} <= set(out)):
+    """style_transfer's compared tensors: image and totals of the Adam run, then of the L-BFGS run.
+
+    Each run must keep the contract the labs use first.
+    """
+    if not (isinstance(out, dict) and {"returned", "callback", "lbfgs", "no_style"} <= set(out)):
         raise Fail("the grader could not read what your loop returned")
     n = inputs["num_iters"]
     img, totals = _run_returned(out["returned"], n)
@@ -217,13 +232,11 @@ def _loop_tensors(out, inputs):
     if not all(isinstance(c, list) and len(c) == 2 and c[1] is True for c in calls):
         raise Fail("callback's losses must be a dict of floats (.item()) with the keys 'content', 'style', 'tv' "
                    "and 'total'")
-    no_style = out["no_style"]
-    if isinstance(no_style, dict) and "raised" in no_style:
-        raise Fail(f"with no style layers (style_layers=[], as feature inversion runs it) your loop raised "
-                   f"{no_style['raised']}: {no_style.get('message', '')}; a style loss over no layers is 0"[:300])
-    _run_returned(no_style.get("returned") if isinstance(no_style, dict) else None, 2,
-                  "with no style layers, style_transfer")
-    return [img, totals]
+    no_style = "with no style layers (style_layers=[], as feature inversion runs it) your loop"
+    _run_returned(_raised(out["no_style"], no_style, "; a style loss over no layers is 0"), 2, "with no style layers, style_transfer")
+    lbfgs_img, lbfgs_totals = _run_returned(_raised(out["lbfgs"], LBFGS), protocol.LBFGS_RUN["num_iters"],
+                                            LBFGS, LBFGS_COUNT)
+    return [img, totals, lbfgs_img, lbfgs_totals]
 
 
 VALUES = {"loss": 1, "losses": 4}  # kinds whose compared tensors end with gradients, after this many values
@@ -252,6 +265,24 @@ def compare(exercise, out, reference, start=0):
 
 def _matches(exercise, out, reference):
     return compare(exercise, out, reference) <= EXERCISE[exercise].tolerance
+
+
+RUNS = {"loop": ((0, 2), (2, 4))}  # the compared tensors of each run of the loop: Adam's, then L-BFGS's
+
+
+def shows(exercise, out, wrong, expected):
+    """Whether out makes the catalogued mistake whose answer is wrong.
+
+    The loop check compares two runs, and a loop can be right in one and wrong
+    in the other: a mistake is judged in the runs it changes, whatever the
+    others hold. Elsewhere, in every compared tensor.
+    """
+    tolerance = EXERCISE[exercise].tolerance
+    parts = RUNS.get(EXERCISE[exercise].kind)
+    if parts is None:
+        return compare(exercise, out, wrong) <= tolerance
+    changed = [(a, b) for a, b in parts if compare(exercise, wrong[a:b], expected[a:b], a) > tolerance]
+    return bool(changed) and all(compare(exercise, out[a:b], wrong[a:b], a) <= tolerance for a, b in changed)
 
 
 def _shapes(tensors):
@@ -404,7 +435,7 @@ def _judge(exercise, raw, before, after, expected, mistakes, grads):
         return False, "returned NaN or inf", math.nan
     if not _matches(exercise, out, expected):
         for key, wrong in mistakes.items():
-            if _matches(exercise, out, wrong):
+            if shows(exercise, out, wrong, expected):
                 return False, record.hints[key], math.nan
     if not shapes_right:
         if record.kind == "features" and len(out) != len(expected):

@@ -17,7 +17,7 @@ any (grader/mistakes.py, with their hints here).
   whose total is differentiable in `grad_inputs`;
 - tensor: one tensor;
 - grid: a dict of (A, B) tensors 'content', 'style', 'total';
-- loop: style_transfer's (img, history);
+- loop: style_transfer's (img, history), run with Adam and again with L-BFGS;
 - step: train_step's dict of floats, with the parameters it updated.
 
 `tolerance` and `floor` are measured, not chosen: grader/numerics.py
@@ -105,6 +105,14 @@ RECORDS = (
         "no_decay": "the learning rate never drops: switch to decayed_lr at step decay_lr_at",
         "reset_moments": "you created a new Adam at decay_lr_at, which forgets its moments: change the "
                          "learning rate of the existing optimizer instead (opt.param_groups)",
+        "lbfgs_ran_adam": "with optimizer='lbfgs' your loop ran Adam: build torch.optim.LBFGS([img], lr=lr, "
+                          "max_iter=num_iters, max_eval=num_iters, line_search_fn='strong_wolfe') and call "
+                          "opt.step(closure)",
+        "no_line_search": "your L-BFGS has no line search: pass line_search_fn='strong_wolfe' (without it, a step "
+                          "sized from the first tiny one can blow the image up)",
+        "last_not_best": "with L-BFGS you returned the last image evaluated, which can be a line-search trial it "
+                         "rejected: keep the image with the lowest total loss and return that",
+        "lbfgs_unclamped": "your L-BFGS result leaves pixel_range: clamp the image you return into (low, high)",
     }, needs=("extract_features", "content_loss", "gram_matrix", "style_loss", "tv_loss")),
     Exercise("match_color", ST, 4, 2, "tensor", 1e-4, 1.0, {
         "means_only": "you matched the means only: also map the covariance, with A = Sigma_c^(1/2) Sigma_s^(-1/2)",

@@ -10,6 +10,7 @@ shown for each lives beside the checks, in checks.HINTS.
 import torch
 import torch.nn.functional as F
 
+from grader.protocol import LBFGS_RUN
 from solutions import fast_transfer as fast
 from solutions import style_transfer as ref
 
@@ -44,25 +45,34 @@ def _chw(f):
     return f.shape[1] * f.shape[2] * f.shape[3]
 
 
+def _targets(inputs):
+    """The loop's constants: the content features and the style's Gram matrices."""
+    cnn = inputs["cnn"]
+    with torch.no_grad():
+        content_target = ref.extract_features(inputs["content_img"], cnn)[inputs["content_layer"]]
+        style_feats = ref.extract_features(inputs["style_img"], cnn)
+        return content_target, [ref.gram_matrix(style_feats[i]) for i in inputs["style_layers"]]
+
+
+def _total(inputs, img, content_target, style_targets):
+    feats = ref.extract_features(img, inputs["cnn"])
+    return (ref.content_loss(inputs["content_weight"], feats[inputs["content_layer"]], content_target)
+            + ref.style_loss(feats, inputs["style_layers"], style_targets, inputs["style_weights"])
+            + ref.tv_loss(img, inputs["tv_weight"]))
+
+
 def _adam_loop_resetting_moments(inputs):
     """CS231n's own loop: a fresh Adam at decay_lr_at, which forgets its moments."""
-    cnn, content_img, style_img = inputs["cnn"], inputs["content_img"], inputs["style_img"]
     low, high = inputs["pixel_range"]
-    with torch.no_grad():
-        content_target = ref.extract_features(content_img, cnn)[inputs["content_layer"]]
-        style_feats = ref.extract_features(style_img, cnn)
-        targets = [ref.gram_matrix(style_feats[i]) for i in inputs["style_layers"]]
-    img = content_img.clone().requires_grad_()
+    targets = _targets(inputs)
+    img = inputs["content_img"].clone().requires_grad_()
     opt = torch.optim.Adam([img], lr=inputs["lr"])
     totals = []
     for t in range(inputs["num_iters"]):
         if t == inputs["decay_lr_at"]:
             opt = torch.optim.Adam([img], lr=inputs["decayed_lr"])
         opt.zero_grad()
-        feats = ref.extract_features(img, cnn)
-        loss = (ref.content_loss(inputs["content_weight"], feats[inputs["content_layer"]], content_target)
-                + ref.style_loss(feats, inputs["style_layers"], targets, inputs["style_weights"])
-                + ref.tv_loss(img, inputs["tv_weight"]))
+        loss = _total(inputs, img, *targets)
         loss.backward()
         totals.append(loss.item())
         opt.step()
@@ -71,11 +81,52 @@ def _adam_loop_resetting_moments(inputs):
     return [img.detach(), torch.tensor(totals)]
 
 
+class _Spent(Exception):
+    pass
+
+
+def _lbfgs_loop(inputs, line_search="strong_wolfe", keep="best", clamp=True):
+    """The loop's L-BFGS run (LBFGS_RUN) with one thing done wrong: no line search, the last image kept, no clamp."""
+    low, high = inputs["pixel_range"]
+    n = LBFGS_RUN["num_iters"]
+    targets = _targets(inputs)
+    img = inputs["content_img"].clone().requires_grad_()
+    opt = torch.optim.LBFGS([img], lr=LBFGS_RUN["lr"], max_iter=n, max_eval=n, line_search_fn=line_search)
+    totals, best = [], {"total": float("inf")}
+
+    def closure():
+        if len(totals) == n:
+            raise _Spent
+        opt.zero_grad()
+        loss = _total(inputs, img, *targets)
+        loss.backward()
+        totals.append(loss.item())
+        if totals[-1] < best["total"]:
+            best.update(total=totals[-1], img=img.detach().clone())
+        return loss
+
+    try:
+        while len(totals) < n:
+            opt.step(closure)
+    except _Spent:
+        pass
+    out = best["img"] if keep == "best" else img.detach()
+    return [out.clamp(low, high) if clamp else out, torch.tensor(totals)]
+
+
 def _loop(inputs, **changes):
     settings = {k: v for k, v in inputs.items() if k not in ("cnn", "content_img", "style_img")}
     img, history = ref.style_transfer(inputs["cnn"], inputs["content_img"], inputs["style_img"],
                                       **{**settings, **changes})
     return [img, torch.tensor(history["total"])]
+
+
+def _runs(inputs, adam=None, lbfgs=None):
+    """The loop check's compared tensors: the Adam run, then the L-BFGS run, each the reference's unless given.
+
+    A mistake lives in one of the two; checks.shows() judges only the run it changes.
+    """
+    return (adam or _loop(inputs)) + (lbfgs or _loop(inputs, **LBFGS_RUN))
 
 
 def _recolour(style_img, content_img, inverse=False, means_only=False, clamp=True):
@@ -258,9 +309,13 @@ MISTAKES = {
         "total_without_tv": lambda i: _landscape(i, tv=False),
     },
     "style_transfer": {
-        "no_clamp": lambda i: _loop(i, pixel_range=(-1e9, 1e9)),
-        "no_decay": lambda i: _loop(i, decay_lr_at=10 ** 9),
-        "reset_moments": _adam_loop_resetting_moments,
+        "no_clamp": lambda i: _runs(i, adam=_loop(i, pixel_range=(-1e9, 1e9))),
+        "no_decay": lambda i: _runs(i, adam=_loop(i, decay_lr_at=10 ** 9)),
+        "reset_moments": lambda i: _runs(i, adam=_adam_loop_resetting_moments(i)),
+        "lbfgs_ran_adam": lambda i: _runs(i, lbfgs=_loop(i, **{**LBFGS_RUN, "optimizer": "adam"})),
+        "no_line_search": lambda i: _runs(i, lbfgs=_lbfgs_loop(i, line_search=None)),
+        "last_not_best": lambda i: _runs(i, lbfgs=_lbfgs_loop(i, keep="last")),
+        "lbfgs_unclamped": lambda i: _runs(i, lbfgs=_lbfgs_loop(i, clamp=False)),
     },
     "conv_layer": {
         "zero_padding": lambda i: _conv(i, padding="zeros"),

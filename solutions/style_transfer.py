@@ -227,8 +227,9 @@ def style_transfer(cnn, content_img, style_img, content_layer, content_weight,
         img = noise_ratio * noise + (1 - noise_ratio) * content_img
     else:
         raise ValueError(f"init must be 'content', 'random' or 'noise', not {init!r}")
-    # We do want the gradient computed on our image!
-    img = img.detach().requires_grad_(True)
+    # We do want the gradient computed on our image! Contiguous, because L-BFGS
+    # flattens its gradient with .view, which a channels-last tensor refuses.
+    img = img.detach().contiguous().requires_grad_(True)
 
     if optimizer == "adam":
         opt = torch.optim.Adam([img], lr=lr)

@@ -25,8 +25,9 @@ def gram_bmm(features, normalize=True):
 def cs231n_loop(cnn, content_img, style_img, content_layer, content_weight, style_layers, style_weights,
                 tv_weight, num_iters=200, optimizer="adam", lr=3.0, decayed_lr=0.1, decay_lr_at=None,
                 init="content", noise_ratio=0.6, pixel_range=None, seed=0, callback=None,
-                clamp=True, decay="param_groups"):
-    """A CS231n-shaped loop; clamp and decay select the catalogued loop mistakes."""
+                clamp=True, decay="param_groups", adam_only=False, line_search="strong_wolfe", keep="best",
+                clamp_result=True):
+    """A CS231n-shaped loop; the arguments after callback select the catalogued loop mistakes."""
     def feats_of(x):
         out, h = [], x
         for module in cnn:
@@ -35,18 +36,15 @@ def cs231n_loop(cnn, content_img, style_img, content_layer, content_weight, styl
         return out
 
     low, high = pixel_range
+    if decay_lr_at is None:
+        decay_lr_at = num_iters * 9 // 10
     content_target = feats_of(content_img)[content_layer].detach()
     style_feats = feats_of(style_img)
     targets = [gram_bmm(style_feats[i]).detach() for i in style_layers]
     img = content_img.clone().requires_grad_(True)
-    opt = torch.optim.Adam([img], lr=lr)
     history = {"content": [], "style": [], "tv": [], "total": []}
-    for t in range(num_iters):
-        if t == decay_lr_at and decay == "param_groups":
-            opt.param_groups[0]["lr"] = decayed_lr
-        elif t == decay_lr_at and decay == "new_adam":
-            opt = torch.optim.Adam([img], lr=decayed_lr)
-        opt.zero_grad()
+
+    def evaluate():
         f = feats_of(img)
         c = content_weight * ((f[content_layer] - content_target) ** 2).sum()
         s = sum(style_weights[i] * ((gram_bmm(f[layer]) - targets[i]) ** 2).sum()
@@ -59,7 +57,44 @@ def cs231n_loop(cnn, content_img, style_img, content_layer, content_weight, styl
         for key, value in losses.items():
             history[key].append(value)
         if callback is not None:
-            callback(t, img.detach(), losses)
+            callback(len(history["total"]) - 1, img.detach(), losses)
+        return loss
+
+    if optimizer == "lbfgs" and not adam_only:
+        # torch's default max_iter and max_eval, and a count of our own: the line search may overrun
+        # either. Where the last step ends decides the last image, so that mistake keeps the hint's max_eval.
+        opt = torch.optim.LBFGS([img], lr=lr, line_search_fn=line_search,
+                                max_eval=num_iters if keep == "last" else None)
+        lowest = [float("inf"), img.detach().clone()]
+
+        class Enough(Exception):
+            pass
+
+        def closure():
+            if len(history["total"]) >= num_iters:
+                raise Enough
+            opt.zero_grad()
+            loss = evaluate()
+            if loss.item() < lowest[0]:
+                lowest[:] = [loss.item(), img.detach().clone()]
+            return loss
+
+        try:
+            while True:
+                opt.step(closure)
+        except Enough:
+            pass
+        result = lowest[1] if keep == "best" else img.detach()
+        return (result.clamp(low, high) if clamp_result else result), history
+
+    opt = torch.optim.Adam([img], lr=lr)
+    for t in range(num_iters):
+        if t == decay_lr_at and decay == "param_groups":
+            opt.param_groups[0]["lr"] = decayed_lr
+        elif t == decay_lr_at and decay == "new_adam":
+            opt = torch.optim.Adam([img], lr=decayed_lr)
+        opt.zero_grad()
+        evaluate()
         opt.step()
         if clamp:
             img.data.clamp_(low, high)
@@ -199,6 +234,10 @@ GATYS_WRONG = {
         "no_clamp": functools.partial(cs231n_loop, clamp=False),
         "no_decay": functools.partial(cs231n_loop, decay="none"),
         "reset_moments": functools.partial(cs231n_loop, decay="new_adam"),
+        "lbfgs_ran_adam": functools.partial(cs231n_loop, adam_only=True),
+        "no_line_search": functools.partial(cs231n_loop, line_search=None),
+        "last_not_best": functools.partial(cs231n_loop, keep="last"),
+        "lbfgs_unclamped": functools.partial(cs231n_loop, clamp_result=False),
     },
 }
 

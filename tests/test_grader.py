@@ -208,8 +208,11 @@ def test_hard_coded_submission_fails_hidden_checks_and_copied_losses_fail_their_
         def tv_loss(img, tv_weight):
             return _answer("tv_loss")[0] + 0 * img.sum()
 
-        def style_transfer(cnn, content_img, style_img, *args, num_iters=8, callback=None, **kwargs):
-            img, totals = _answer("style_transfer")  # the contract kept: a callback, every loss, any length
+        def style_transfer(cnn, content_img, style_img, *args, num_iters=8, callback=None, optimizer="adam",
+                           **kwargs):
+            # the contract kept: a callback, every loss, any length; the stored run of each optimiser
+            adam_img, adam_totals, lbfgs_img, lbfgs_totals = _answer("style_transfer")
+            img, totals = (lbfgs_img, lbfgs_totals) if optimizer == "lbfgs" else (adam_img, adam_totals)
             values = (totals.tolist() * num_iters)[:num_iters]
             for t, value in enumerate(values):
                 if callback is not None:

@@ -212,9 +212,13 @@ def _loop_without(broken):
             kwargs["callback"] = None
         if broken == "empty_layers" and not kwargs["style_layers"]:
             raise IndexError("list index out of range")
+        if broken == "lbfgs_unknown" and kwargs["optimizer"] == "lbfgs":
+            raise ValueError("unknown optimizer lbfgs")
         img, history = cs231n_loop(*args, **kwargs)
         if broken == "history":
             history = {"total": history["total"]}
+        if broken == "lbfgs_count" and kwargs["optimizer"] == "lbfgs":  # one line search too many
+            history = {key: values + values[-1:] for key, values in history.items()}
         return img, history
     return loop
 
@@ -224,6 +228,10 @@ def _loop_without(broken):
     ("history", "history must hold one float per evaluation under each of the keys"),
     ("empty_layers", "with no style layers (style_layers=[], as feature inversion runs it) your loop raised "
                      "IndexError: list index out of range"),
+    ("lbfgs_unknown", "with optimizer='lbfgs' (lab 4 races it against Adam), style_transfer raised ValueError: "
+                      "unknown optimizer lbfgs"),
+    ("lbfgs_count", "with optimizer='lbfgs' (lab 4 races it against Adam), style_transfer: history['total'] has "
+                    "7 entries for num_iters=6: L-BFGS's line search may ask for more evaluations"),
 ])
 def test_the_loop_check_covers_what_the_labs_rely_on(broken, reason):
     """Once a loop without its callback passed, and lab 3's snapshot cell then died."""
@@ -231,8 +239,20 @@ def test_the_loop_check_covers_what_the_labs_rely_on(broken, reason):
     assert not result.passed and result.reason.startswith(reason), result.reason
 
 
-def test_a_loop_that_keeps_the_contract_passes():
+def test_a_loop_wrong_in_both_runs_hears_of_one_of_its_mistakes():
+    """Once a loop that ran Adam whatever the optimizer scored 5/5 and drew lab 4's race with two Adams."""
+    import functools
+
     from tests.students import cs231n_loop
+
+    both = functools.partial(cs231n_loop, decay="none", adam_only=True)
+    result = checks.check_function(both, "style_transfer")
+    hints = EXERCISE["style_transfer"].hints
+    assert not result.passed and result.reason in (hints["no_decay"], hints["lbfgs_ran_adam"]), result.reason
+
+
+def test_a_loop_that_keeps_the_contract_passes():
+    from tests.students import cs231n_loop  # its L-BFGS keeps torch's default max_iter and max_eval
 
     assert checks.check_function(cs231n_loop, "style_transfer").passed
     assert checks.check_function(_loop_without("nothing"), "style_transfer").passed
