@@ -59,6 +59,9 @@ def build_parser():
                    help="a folder of photos to train on (COCO, say); default: random crops, flips and "
                         "rescales of the built-in photos, which works offline")
     f.add_argument("--steps", type=int, default=2000)
+    f.add_argument("--minutes", type=float, default=None,
+                   help="stop once this much training time is spent, even before --steps (--resume counts "
+                        "the time already spent)")
     f.add_argument("--size", type=int, default=256, help="side of the square training crops (a multiple of 8)")
     f.add_argument("--style-size", type=int, default=None, help="shorter side of the style images (default --size)")
     f.add_argument("--batch-size", type=int, default=4)
@@ -146,6 +149,7 @@ def train_fast(args):
     command = "python -m stylelab " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train-fast"] else ""
     path = train(args.style, args.dataset, steps=args.steps, size=args.size, style_size=args.style_size,
                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
+                 max_seconds=None if args.minutes is None else 60 * args.minutes,
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
                  widths=args.widths, work_side=args.work_side, command=command, **overrides)
     print(f"wrote {path}")

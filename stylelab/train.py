@@ -207,13 +207,16 @@ def _bar(step, steps, width=24):
 
 
 def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, batch_size=4, lr=1e-3,
-               seed=0, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
+               seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
                widths=None, num_res=None, work_side=None, log=print, command="", impl=None, **weights):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
     resume=True a run continues from it (same styles and settings) up to steps,
     at a new lr if one is given (training["lr_schedule"] records each change).
+    max_seconds: stop after the step that reaches this much training time (over
+    every resumed run), even before `steps`: a budget the same on any machine,
+    where a step count takes a minute on one laptop and four on another.
     weights: content_layer, style_layers, content_weight, style_weights,
     tv_weight, overriding FAST_PRESET and STYLE_PRESETS for every style.
     work_side: stored with the model: stylize works on a copy no longer than
@@ -228,6 +231,8 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         raise ValueError("give at least one style image (--style)")
     if size % 8:
         raise ValueError(f"--size {size} must be a multiple of 8 (the network halves it three times)")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"a time budget must be above 0 (--minutes {max_seconds / 60:g})")
     if checkpoint_every < 1 or steps < 1:
         raise ValueError(f"--steps ({steps}) and --checkpoint-every ({checkpoint_every}) must be at least 1")
     names = [style_name(s) for s in styles]
@@ -288,7 +293,7 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
 
     net.train()
     every = max(1, min(checkpoint_every, steps // 20 or 1))
-    while step < steps:
+    while step < steps and (max_seconds is None or seconds < max_seconds):
         start = time.perf_counter()
         batch = photos.batch(batch_size, generator).to(device)
         # step t trains style t mod S, with that style's own weights: every style equally often
@@ -308,12 +313,16 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         history.append(losses["total"])
         if step % every == 0 or step == steps:
             eta = seconds / step * (steps - step) if step else 0.0
+            if max_seconds is not None:
+                eta = max(0.0, min(eta, max_seconds - seconds))
             log(f"{_bar(step, steps)} {step}/{steps}  {names[which]}: loss {losses['total']:.4g} (content "
                 f"{losses['content']:.3g}, style {losses['style']:.3g}, tv {losses['tv']:.3g})  "
                 f"{seconds / step:.2f} s/step, {eta / 60:.1f} min left")
         if step % checkpoint_every == 0 and step < steps:
             save_checkpoint()
     save_checkpoint()
+    if step < steps:
+        log(f"stopped after {step} of {steps} steps: the {max_seconds:g} s of max_seconds are spent")
     if photos.skipped:
         log(f"skipped {len(photos.skipped)} unreadable files of {len(photos.paths)} in {dataset}")
     training = dict(command=command, steps=step, seconds=round(seconds, 1), device=str(device),

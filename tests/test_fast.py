@@ -174,6 +174,24 @@ def test_training_lowers_the_loss_and_records_how_it_ran(tmp_path):
     assert info["dataset"] == "built-in photos" and info["styles"] == ["swirls"]
 
 
+def test_a_time_budget_ends_training_after_the_step_that_spends_it(tmp_path):
+    """Lab 5 trains for a minute of whatever machine it runs on: 100 steps once took four minutes."""
+    lines = []
+    path = train_fast(["swirls"], steps=5, max_seconds=1e-9, size=32, batch_size=2, out=tmp_path / "m.pt",
+                      log=lines.append, **SMALL)
+    assert load_model(path).training["steps"] == 1
+    assert lines[-1] == "stopped after 1 of 5 steps: the 1e-09 s of max_seconds are spent"
+    resumed = train_fast(["swirls"], steps=5, max_seconds=3600, size=32, batch_size=2, out=tmp_path / "m.pt",
+                         resume=True, log=lines.append, **SMALL)
+    assert load_model(resumed).training["steps"] == 5  # a budget left: the steps end it
+
+
+def test_train_fast_takes_a_budget_in_minutes(tmp_path):
+    assert cli(["train-fast", "--style", "swirls", "--steps", "3", "--size", "32", "--minutes", "1e-9",
+                "--out", str(tmp_path / "m.pt")]) == 0
+    assert load_model(tmp_path / "m.pt").training["steps"] == 1
+
+
 def test_any_folder_of_photos_is_a_dataset(tmp_path):
     photos = tmp_path / "photos" / "nested"
     photos.mkdir(parents=True)
@@ -280,6 +298,7 @@ def test_a_folder_of_unreadable_files_is_refused_not_looped_on(tmp_path):
     (["--style-weights", "1000"], "5 style layers but 1 style weights"),
     (["--checkpoint-every", "0"], "must be at least 1"),
     (["--size", "30"], "--size 30 must be a multiple of 8"),
+    (["--minutes", "0"], "a time budget must be above 0 (--minutes 0)"),
 ])
 def test_train_fast_refuses_settings_it_cannot_use(args, message, tmp_path, capsys):
     assert cli(["train-fast", "--style", "swirls", "--steps", "1", "--out", str(tmp_path / "m.pt"), *args]) == 2
