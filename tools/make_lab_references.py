@@ -15,7 +15,7 @@ the shipped fast network and each figure cell's code); tests/test_labs.py fails
 when the fingerprint no longer matches, so the pictures cannot drift from the
 code unnoticed.
 
-    python tools/make_lab_references.py           # all labs (about 20 minutes on two cores)
+    python tools/make_lab_references.py           # all labs (about 12 minutes on two cores)
     python tools/make_lab_references.py 01 03     # some of them
     python tools/make_lab_references.py --check   # exit 1 if the fingerprint is stale
 """
@@ -39,6 +39,7 @@ MARKER = re.compile(r"^# Reference picture: reference/([\w-]+\.png)$", re.M)
 SOURCES = ("solutions/style_transfer.py", "solutions/fast_transfer.py", "stylelab/engine.py",
            "stylelab/transfer.py", "stylelab/backbones.py", "stylelab/fast.py", "stylelab/lab.py",
            "stylelab/train.py", "stylelab/models/fast3.pt")
+SLOW = 10  # seconds: a cell this slow is named with its time
 MAX_WIDTH = 800  # pixels: a figure stays readable, the file stays under 300 kB
 
 
@@ -70,8 +71,23 @@ def stale(paths):
     return [p for p in paths if marked_cells(p) and recorded.get(p.name) != fingerprint(p)]
 
 
+def cell_seconds(cell):
+    """How long nbclient took to run a cell, from the timing it records in the cell's metadata."""
+    from datetime import datetime
+
+    times = cell.metadata.get("execution", {})
+    start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    return (datetime.fromisoformat(end.replace("Z", "+00:00"))
+            - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+
+
 def draw(path):
-    """Run one notebook with the solutions and save its marked figures; returns the seconds it took."""
+    """Run one notebook with the solutions and save its marked figures; returns the seconds it took.
+
+    Prints the cells that took SLOW seconds or more: where the lab's time goes.
+    """
     import time
 
     import nbclient
@@ -86,6 +102,9 @@ def draw(path):
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and cell_seconds(cell) >= SLOW:
+            print(f"  cell {index} ({cell.source.splitlines()[0][:60]}): {cell_seconds(cell):.0f} s", flush=True)
     REFERENCE.mkdir(exist_ok=True)
     for cell in notebook.cells:
         match = MARKER.match(cell.source) if cell.cell_type == "code" else None
