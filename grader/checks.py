@@ -232,8 +232,9 @@ def _loop_tensors(out, inputs):
     if not all(isinstance(c, list) and len(c) == 2 and c[1] is True for c in calls):
         raise Fail("callback's losses must be a dict of floats (.item()) with the keys 'content', 'style', 'tv' "
                    "and 'total'")
-    no_style = "with no style layers (style_layers=[], as feature inversion runs it) your loop"
-    _run_returned(_raised(out["no_style"], no_style, "; a style loss over no layers is 0"), 2, "with no style layers, style_transfer")
+    no_style = _raised(out["no_style"], "with no style layers (style_layers=[], as feature inversion runs it) "
+                       "your loop", "; a style loss over no layers is 0")
+    _run_returned(no_style, 2, "with no style layers, style_transfer")
     lbfgs_img, lbfgs_totals = _run_returned(_raised(out["lbfgs"], LBFGS), protocol.LBFGS_RUN["num_iters"],
                                             LBFGS, LBFGS_COUNT)
     return [img, totals, lbfgs_img, lbfgs_totals]
@@ -270,17 +271,17 @@ def _matches(exercise, out, reference):
 RUNS = {"loop": ((0, 2), (2, 4))}  # the compared tensors of each run of the loop: Adam's, then L-BFGS's
 
 
-def shows(exercise, out, wrong, expected):
+def _shows(exercise, out, wrong, expected):
     """Whether out makes the catalogued mistake whose answer is wrong.
 
-    The loop check compares two runs, and a loop can be right in one and wrong
-    in the other: a mistake is judged in the runs it changes, whatever the
-    others hold. Elsewhere, in every compared tensor.
+    The loop check compares two runs (RUNS), and a loop can be right in one
+    and wrong in the other: a mistake is judged in the runs it changes,
+    whatever the others hold. Other kinds: in every compared tensor.
     """
-    tolerance = EXERCISE[exercise].tolerance
     parts = RUNS.get(EXERCISE[exercise].kind)
     if parts is None:
-        return compare(exercise, out, wrong) <= tolerance
+        return _matches(exercise, out, wrong)
+    tolerance = EXERCISE[exercise].tolerance
     changed = [(a, b) for a, b in parts if compare(exercise, wrong[a:b], expected[a:b], a) > tolerance]
     return bool(changed) and all(compare(exercise, out[a:b], wrong[a:b], a) <= tolerance for a, b in changed)
 
@@ -435,7 +436,7 @@ def _judge(exercise, raw, before, after, expected, mistakes, grads):
         return False, "returned NaN or inf", math.nan
     if not _matches(exercise, out, expected):
         for key, wrong in mistakes.items():
-            if shows(exercise, out, wrong, expected):
+            if _shows(exercise, out, wrong, expected):
                 return False, record.hints[key], math.nan
     if not shapes_right:
         if record.kind == "features" and len(out) != len(expected):

@@ -124,7 +124,7 @@ def _loop(inputs, **changes):
 def _runs(inputs, adam=None, lbfgs=None):
     """The loop check's compared tensors: the Adam run, then the L-BFGS run, each the reference's unless given.
 
-    A mistake lives in one of the two; checks.shows() judges only the run it changes.
+    A mistake lives in one of the two; checks._shows() judges only the run it changes.
     """
     return (adam or _loop(inputs)) + (lbfgs or _loop(inputs, **LBFGS_RUN))
 
