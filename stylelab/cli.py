@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from stylelab.backbones import BACKBONES, BackboneUnavailable
+from stylelab.backbones import BACKBONES, PADDINGS, BackboneUnavailable
 from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES, resolve_image
 from stylelab.images import ImageError
 
@@ -41,6 +41,9 @@ def build_parser():
                         "painting's colours; content for adam)")
     t.add_argument("--noise-ratio", type=float, default=0.6)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--padding", default="replicate", choices=list(PADDINGS),
+                   help="how the backbone's convolutions pad: replicate repeats the edge pixels, so no dark "
+                        "bands and dots grow along the borders; zeros runs the network as it was trained")
     t.add_argument("--content-layer", default=None, help="layer name, e.g. relu4_2")
     t.add_argument("--style-layers", nargs="+", default=None, help="layer names")
     t.add_argument("--content-weight", type=float, default=None)
@@ -128,7 +131,7 @@ def transfer(args):
                           style_size=args.style_size, num_iters=args.num_iters,
                           optimizer=args.optimizer, lr=args.lr, init=args.init,
                           noise_ratio=args.noise_ratio, seed=args.seed, callback=callback,
-                          **overrides)
+                          padding=args.padding, **overrides)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(out)
     history = out.with_suffix(".json")

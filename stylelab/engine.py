@@ -19,6 +19,11 @@ CLI and the demo: it runs the losses of whichever implementation it is given
 - the best image seen, not the last, returned, with the loss it was evaluated
   at.
 
+The network it is handed decides how the borders are seen: stylelab.transfer
+gives it one whose convolutions repeat the edge pixels instead of padding with
+zeros (backbones.load_backbone's padding), so that no dark bands and bright
+dots grow along the borders.
+
 `paint(...)` takes the network and the preprocessed images and returns
 (img, history) like the exercise; callback(t, img, losses) is called after
 every evaluation, with t counting evaluations over all scales.

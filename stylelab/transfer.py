@@ -74,7 +74,7 @@ def default_impl():
 def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                  num_iters=200, optimizer="lbfgs", lr=None, init=None,
                  noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None, margin=0,
-                 **weights):
+                 padding="replicate", **weights):
     """Stylise content with style and return a TransferResult.
 
     Inputs:
@@ -96,6 +96,9 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
       wide that repeats its edge, so that its zero padding does not reward
       dots along the borders (the loss of stylelab.train, LOSS_MARGIN); 0: as
       the labs do.
+    - padding: how the backbone's convolutions pad (backbones.load_backbone):
+      "replicate" repeats the edge pixels, so that no dark bands and dots grow
+      along the borders; "zeros" runs the network as it was trained.
     - weights: content_layer, style_layers (layer names), content_weight,
       style_weights, tv_weight, overriding the backbone's preset.
     """
@@ -122,7 +125,7 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
         channels_last = impl is reference
 
     net = load_backbone(backbone, layers=(settings["content_layer"],) + style_layers,
-                        channels_last=channels_last)
+                        channels_last=channels_last, padding=padding)
     content_img = load_image(resolve_image(content), size, net.preprocess)
     style_img = load_image(resolve_image(style), style_size or size, net.preprocess)
     cnn, shift = net.cnn, 0
@@ -142,8 +145,8 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                                            optimizer=optimizer, lr=lr, init=init, noise_ratio=noise_ratio,
                                            pixel_range=net.pixel_range(), seed=seed, callback=callback)
     seconds = time.perf_counter() - start
-    settings.update(backbone=backbone, size=size, style_size=style_size or size,
-                    num_iters=num_iters, optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin)
+    settings.update(backbone=backbone, size=size, style_size=style_size or size, num_iters=num_iters,
+                    optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin, padding=padding)
     return TransferResult(to_pil(img, net.deprocess), img, history, seconds, settings)
 
 

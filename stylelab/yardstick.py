@@ -87,7 +87,8 @@ def judge(model, photo, style, size=256, num_iters=100, settings=None, theirs=No
     theirs = theirs or run_transfer(photo, style, size=size, num_iters=num_iters, content_layer=settings["content_layer"],
                           style_layers=tuple(settings["style_layers"]), content_weight=settings["content_weight"],
                           style_weights=tuple(settings["style_weights"]),
-                          tv_weight=settings["tv_weight"] / 255.0 ** 2, margin=LOSS_MARGIN).image
+                          tv_weight=settings["tv_weight"] / 255.0 ** 2, margin=LOSS_MARGIN,
+                          padding="zeros").image  # the training's loss network pads with zeros
     score = scorer(photo, style, settings, size)
     return Verdict(score(ours), score(theirs), (photo, ours, theirs))
 

