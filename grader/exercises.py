@@ -105,9 +105,8 @@ RECORDS = (
         "no_decay": "the learning rate never drops: switch to decayed_lr at step decay_lr_at",
         "reset_moments": "you created a new Adam at decay_lr_at, which forgets its moments: change the "
                          "learning rate of the existing optimizer instead (opt.param_groups)",
-        "lbfgs_ran_adam": "with optimizer='lbfgs' your loop ran Adam: build torch.optim.LBFGS([img], lr=lr, "
-                          "max_iter=num_iters, max_eval=num_iters, line_search_fn='strong_wolfe') and call "
-                          "opt.step(closure)",
+        "lbfgs_ran_adam": "with optimizer='lbfgs' your loop ran Adam: build a torch.optim.LBFGS over img with "
+                          "line_search_fn='strong_wolfe' and let its step call your closure",
         "no_line_search": "your L-BFGS has no line search: pass line_search_fn='strong_wolfe' (without it, a step "
                           "sized from the first tiny one can blow the image up)",
         "last_not_best": "with L-BFGS you returned the last image evaluated, which can be a line-search trial it "
