@@ -1,96 +1,128 @@
-"""How close a fast network comes to the optimisation it replaces (Johnson et al. 2016, section 4.1).
+"""How far a fast network carries a photo towards a painting, region by region (Johnson et al. 2016, 4.1).
 
-Johnson et al. judge their network by the objective it was trained on, against
-Gatys et al.'s optimisation run on the same photo and style. So does this: the
-network's picture and the picture the kit's engine reaches are scored by one
-function, the content and style terms of the training objective
-(stylelab.train.FAST_PRESET) through the reference losses, both read back from
-8-bit pictures as a user gets them. A ratio network / optimiser of 1 means the
-one pass gives up nothing against the minute of optimisation; the goal for a
-shipped model is at most 2 on each term, on photos it was never trained on.
+Johnson et al. judge their network against Gatys et al.'s optimisation run on
+the same photo and style. So does this, with a judge that neither side trained
+on: VGG-19 as it was trained (zero padding, no margin), with the kit's own
+preset's layers and weights (stylelab.transfer.PRESETS["vgg19"]: Gatys et al.'s
+style layers, content at relu4_2). The optimiser's picture is the one a user
+gets from the engine at its defaults (`python -m stylelab transfer`, 100
+evaluations). Both are read back from 8-bit pictures.
+
+    strength = (style(photo) - style(network)) / (style(photo) - style(engine))
+
+is 0 for the photo and 1 for the engine. A whole-picture loss can fall while
+most of the picture is untouched (one patch of strong texture buys the Gram
+statistics), so the picture is also cut into a grid of tiles and each tile is
+judged on its own against the painting's Gram matrices: the median tile says
+whether the style reached every region.
 """
 
+import statistics
 from dataclasses import dataclass
 
 import torch
 
 from stylelab.examples import resolve_image
-from stylelab.fast import stylize
 from stylelab.images import load_image, pil_to_rgb, to_pil
+
+GRID = 4  # tiles per side: 64-px tiles at 256 px, each still wide enough for relu5_1 (1/16 size)
+
+
+def engine_picture(photo, style, size=256, num_iters=100):
+    """The engine's picture of photo in style at its default settings (a PIL image): the optimiser's side."""
+    from stylelab.transfer import run_transfer
+
+    return run_transfer(photo, style, size=size, num_iters=num_iters).image
+
+
+class Judge:
+    """The neutral judge of pictures of one photo in one style, at size (the shorter side, in pixels).
+
+    Its VGG-19 and the painting's Gram matrices are made once; style() and
+    content() score a whole picture, tiles() each tile of a grid.
+    """
+
+    def __init__(self, photo, style, size=256):
+        from stylelab.backbones import load_backbone
+        from stylelab.transfer import PRESETS
+
+        preset = PRESETS["vgg19"]
+        self.net = load_backbone("vgg19", layers=(preset["content_layer"],) + preset["style_layers"])
+        self.content_layer = self.net.index(preset["content_layer"])
+        self.style_layers = [self.net.index(layer) for layer in preset["style_layers"]]
+        self.content_weight, self.style_weights = preset["content_weight"], preset["style_weights"]
+        self.photo = to_pil(load_image(resolve_image(photo), size))  # every picture judged has these pixels' size
+        with torch.no_grad():
+            self.grams = [gram(f) for f in self._feats(load_image(resolve_image(style), size), self.style_layers)]
+            self.target = self._feats(pil_to_rgb(self.photo), [self.content_layer])[0]
+
+    def _feats(self, rgb, layers):
+        """The features of a (N, 3, H, W) RGB batch in [0, 1] at each of layers."""
+        x, out = self.net.preprocess(rgb), {}
+        for i, module in enumerate(self.net.cnn[:max(layers) + 1]):
+            x = module(x)
+            if i in layers:
+                out[i] = x
+        return [out[i] for i in layers]
+
+    def _styles(self, rgb):
+        """(N,): the style loss of each picture of a (N, 3, H, W) batch against the painting."""
+        feats = self._feats(rgb, self.style_layers)
+        return sum(w * ((gram(f) - g) ** 2).sum(dim=(1, 2)) for w, f, g in zip(self.style_weights, feats, self.grams))
+
+    @torch.no_grad()
+    def style(self, picture):
+        return float(self._styles(pil_to_rgb(picture))[0])
+
+    @torch.no_grad()
+    def content(self, picture):
+        feats = self._feats(pil_to_rgb(picture), [self.content_layer])[0]
+        return float(self.content_weight * ((feats - self.target) ** 2).sum())
+
+    @torch.no_grad()
+    def tiles(self, picture, grid=GRID):
+        """[grid * grid] style losses, row by row, of each tile judged on its own (the rim a tile
+        cannot divide evenly is left out)."""
+        rgb = pil_to_rgb(picture)[0]  # (3, H, W)
+        h, w = rgb.shape[1] // grid, rgb.shape[2] // grid
+        tiles = rgb[:, :h * grid, :w * grid].reshape(3, grid, h, grid, w).permute(1, 3, 0, 2, 4)  # (g, g, 3, h, w)
+        return self._styles(tiles.reshape(grid * grid, 3, h, w)).tolist()
+
+
+def gram(feats):
+    """(N, C, C): the Gram matrices of (N, C, H, W) features, normalised by C * H * W (Gatys et al.)."""
+    N, C, H, W = feats.shape
+    flat = feats.reshape(N, C, H * W)  # (N, C, HW)
+    return flat @ flat.transpose(1, 2) / (C * H * W)
 
 
 @dataclass
-class Verdict:
-    network: dict  # "content", "style": the network's picture, scored
-    optimiser: dict  # the same for the engine's picture
-    pictures: tuple  # (photo, network's, optimiser's), PIL images of one size
+class Strength:
+    """How far a picture went from the photo towards the engine's picture: 0 is the photo, 1 the engine."""
+    whole: float  # the whole picture's style strength
+    tiles: list  # each tile's strength, row by row
+    content: float  # the picture's content loss / the engine's
 
-    def ratio(self, term):
-        return self.network[term] / self.optimiser[term]
+    @property
+    def median_tile(self):
+        return statistics.median(self.tiles)
 
-
-def scorer(photo, style, settings, size):
-    """A function picture -> {"content", "style"}: the training objective's terms for photo in style.
-
-    photo: a PIL image, the content target; style: a built-in style's name or
-    a file, its Gram matrices taken at `size` on the shorter side, as the
-    engine's run takes them. The loss network and the targets are made once.
-    """
-    from stylelab.train import loss_network
-    from stylelab.transfer import default_impl
-
-    impl, net = default_impl(), loss_network(settings)
-    with torch.no_grad():
-        target = impl.extract_features(pil_to_rgb(photo), net.cnn)[net.content_layer]
-        style_feats = impl.extract_features(load_image(resolve_image(style), size), net.cnn)
-        grams = [impl.gram_matrix(style_feats[i]) for i in net.style_layers]
-
-    def score(picture):
-        with torch.no_grad():
-            feats = impl.extract_features(pil_to_rgb(picture), net.cnn)
-            return {"content": float(impl.content_loss(settings["content_weight"], feats[net.content_layer],
-                                                       target)),
-                    "style": float(impl.style_loss(feats, net.style_layers, grams, list(settings["style_weights"])))}
-
-    return score
+    @property
+    def low_tile(self):
+        """The 25th percentile: a quarter of the picture is weaker than this."""
+        return statistics.quantiles(self.tiles, n=4)[0]
 
 
-def scores(picture, photo, style, settings, size):
-    """{"content", "style"}: the training objective's terms for picture (a PIL image); see scorer."""
-    return scorer(photo, style, settings, size)(picture)
+def strength(judge, picture, engine, grid=GRID):
+    """The Strength of picture against the engine's picture, both of judge.photo in judge's style."""
+    photo = judge.photo
 
+    def towards(ours, theirs, start):
+        return (start - ours) / (start - theirs)
 
-def objective(model, style):
-    """The loss weights model was trained with for style (its file records them), else FAST_PRESET."""
-    from stylelab.train import FAST_PRESET
-
-    return {**FAST_PRESET, **model.training.get("per_style", {}).get(style, {})}
-
-
-def judge(model, photo, style, size=256, num_iters=100, settings=None, theirs=None):
-    """A Verdict for model's picture of photo (a built-in name, a file or a PIL image) in style, at size
-    (its shorter side); style is one of model.styles and a built-in name or a file the engine can read.
-
-    The optimiser is the kit's engine (stylelab.transfer.run_transfer) on the
-    training objective itself (objective(): the same layers and weights, the
-    TV weight per 0..255 pixel as the engine reads it, the same margin
-    around the picture). theirs: the optimiser's picture of an
-    earlier verdict on the same photo, style and settings, to judge another
-    model against it without optimising again.
-    """
-    from stylelab.train import LOSS_MARGIN
-    from stylelab.transfer import run_transfer
-
-    settings = settings or objective(model, style)
-    photo = to_pil(load_image(resolve_image(photo), size))  # both pictures start from these pixels
-    ours = stylize(model, photo, {style: 1.0})
-    theirs = theirs or run_transfer(photo, style, size=size, num_iters=num_iters, content_layer=settings["content_layer"],
-                          style_layers=tuple(settings["style_layers"]), content_weight=settings["content_weight"],
-                          style_weights=tuple(settings["style_weights"]),
-                          tv_weight=settings["tv_weight"] / 255.0 ** 2, margin=LOSS_MARGIN,
-                          padding="zeros").image  # the training's loss network pads with zeros
-    score = scorer(photo, style, settings, size)
-    return Verdict(score(ours), score(theirs), (photo, ours, theirs))
+    tiles = zip(judge.tiles(picture, grid), judge.tiles(engine, grid), judge.tiles(photo, grid))
+    return Strength(towards(judge.style(picture), judge.style(engine), judge.style(photo)),
+                    [towards(*t) for t in tiles], judge.content(picture) / judge.content(engine))
 
 
 def border_contrast(picture, band=2, skip=4, depth=64):
