@@ -325,6 +325,25 @@ def fast_stylize(model, content, weights, preserve_color=False, size=512):
     return out, f"{out.width}x{out.height} in {time.perf_counter() - start:.2f} s"
 
 
+def fast_signature(styles):
+    """The Fast tab's inputs as /fast's API names them: content, one weight per style (by its name, the
+    first at 1), preserve_color, size."""
+    def parameter(name, default=inspect.Parameter.empty):
+        return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+
+    taken = {"content", "preserve_color", "size"}
+    weights = []
+    for k, style in enumerate(styles):
+        name = re.sub(r"\W", "_", style)  # an identifier, so that a client can pass it by keyword
+        name = name if name.isidentifier() else f"style_{name}"
+        while name in taken:  # 'my-style' beside 'my_style', or a style called 'size'
+            name += "_"
+        taken.add(name)
+        weights.append(parameter(name, 1.0 if k == 0 else 0.0))
+    return inspect.Signature([parameter("content"), *weights, parameter("preserve_color", False),
+                              parameter("size", 512)])
+
+
 def loss_figure(history):
     """The losses so far on a log axis, one line per term (history: term -> [(evaluation, value)])."""
     from matplotlib.figure import Figure  # not pyplot: each figure stands alone, safe in any thread
@@ -465,11 +484,14 @@ def build_demo(examples_dir=None, model_path=None, limits=None):
             stop.set()
 
     def run_fast(content, *args):
-        *weights, preserve, size = args
+        *weights, preserve_color, size = args
         try:
-            return fast_stylize(model, content, weights, preserve, int(size))
+            return fast_stylize(model, content, weights, preserve_color, int(size))
         except ImageError as error:
             raise refuse(error) from None
+
+    # the API names each weight by its style, as /paint names its inputs: a model's styles are known only here
+    run_fast.__signature__ = fast_signature(model.styles)
 
     def picked_photo(evt: gr.SelectData):
         return paths[list(CONTENT_IMAGES)[evt.index]]

@@ -194,8 +194,10 @@ def test_the_api_names_its_parameters_and_hides_the_preview_handlers(server):
                                     "content_weight"]
     assert parameters["style_2"]["parameter_has_default"] and parameters["style_2"]["parameter_default"] is None
     assert not any(name.startswith("/partial") for name in api["named_endpoints"])
-    example = api["named_endpoints"]["/fast"]["parameters"][0]["example_input"]
-    assert example["url"].endswith(".png")  # a photo, not Gradio's sample PDF
+    fast = {p["parameter_name"]: p for p in api["named_endpoints"]["/fast"]["parameters"]}
+    assert list(fast) == ["content", *load_model().styles, "preserve_color", "size"]  # a weight per style, by name
+    assert [fast[name]["parameter_default"] for name in list(fast)[1:]] == [1.0, 0.0, 0.0, False, 512]
+    assert fast["content"]["example_input"]["url"].endswith(".png")  # a photo, not Gradio's sample PDF
     assert not api["unnamed_endpoints"]
 
 
@@ -503,8 +505,9 @@ def test_fast_tab_follows_its_sliders(server):
     model = load_model()
     pictures = []
     for weights in ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]):
-        image, status = client.predict(handle_file(str(examples / "chelsea.png")), *weights, False, 256,
-                                       api_name="/fast")
+        # by name, as a script would call it: a weight per style, the rest left at their defaults
+        image, status = client.predict(content=handle_file(str(examples / "chelsea.png")),
+                                       **dict(zip(model.styles, weights)), size=256, api_name="/fast")
         pictures.append(np.asarray(Image.open(image), dtype=np.float32))
         assert re.fullmatch(r"256x170 in \d+\.\d\d s", status), status
     assert len(model.styles) == 3
