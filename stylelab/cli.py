@@ -17,6 +17,7 @@ from pathlib import Path
 from stylelab.backbones import BACKBONES, PADDINGS, BackboneUnavailable
 from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES, resolve_image
 from stylelab.images import ImageError
+from stylelab.train import CROP, STYLE_SIZE
 
 
 def build_parser():
@@ -61,12 +62,12 @@ def build_parser():
     f.add_argument("--dataset", default=None, metavar="DIR",
                    help="a folder of photos to train on (COCO, say); default: random crops, flips and "
                         "rescales of the built-in photos, which works offline")
-    f.add_argument("--steps", type=int, default=2000)
+    f.add_argument("--steps", type=int, default=3000)
     f.add_argument("--minutes", type=float, default=None,
                    help="stop once this much training time is spent, even before --steps (--resume counts "
                         "the time already spent)")
-    f.add_argument("--size", type=int, default=256, help="side of the square training crops (a multiple of 8)")
-    f.add_argument("--style-size", type=int, default=None, help="shorter side of the style images (default --size)")
+    f.add_argument("--size", type=int, default=CROP, help="side of the square training crops (a multiple of 8)")
+    f.add_argument("--style-size", type=int, default=STYLE_SIZE, help="shorter side of the style images")
     f.add_argument("--batch-size", type=int, default=4)
     f.add_argument("--lr", type=float, default=1e-3, help="Adam's step size; with --resume, for the steps left")
     f.add_argument("--seed", type=int, default=0)
@@ -80,6 +81,11 @@ def build_parser():
     f.add_argument("--tv-weight", type=float, default=None)
     f.add_argument("--widths", type=int, nargs=3, default=None, metavar=("C1", "C2", "C3"),
                    help="channels after conv1, conv2, conv3 (default: stylelab.fast.WIDTHS)")
+    f.add_argument("--tiles", type=int, default=1,
+                   help="judge each crop's style as TILES x TILES tiles, each on its own, so that every region "
+                        "must take the style")
+    f.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this model's weights (the same styles and widths) instead of fresh ones")
     f.add_argument("--work-side", type=int, default=None, metavar="PIXELS",
                    help="stylise photos longer than this from a reduced copy, enlarged guided by the photo "
                         "(default: always at full size)")
@@ -154,7 +160,8 @@ def train_fast(args):
                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
                  max_seconds=None if args.minutes is None else 60 * args.minutes,
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
-                 widths=args.widths, work_side=args.work_side, command=command, **overrides)
+                 widths=args.widths, work_side=args.work_side, tiles=args.tiles, init=args.init, command=command,
+                 **overrides)
     print(f"wrote {path}")
 
 

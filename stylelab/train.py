@@ -25,22 +25,27 @@ from stylelab.backbones import Margin, load_backbone
 from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
 from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, default_fast_impl, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
+from stylelab.transfer import PRESETS
 
-# Gatys et al.'s style layers and the style weights of stylelab.transfer's VGG-19
-# preset; the content at relu2_2, as Johnson et al. do, 60 times heavier. A
-# network settles on one compromise for all photos, further from the photo than
-# Lab 3's loop, which starts at the photo and stops nearby. Chosen by looking:
-# on swirls alone, 400 steps, the cat dissolved into swirls at 10 and the swirls
-# faded to a fine texture at 100; three styles in one network at 30 still had no
-# cat after 800 steps. The TV weight is the preset's 10 per 0..255 pixel, here
-# per [0, 1] pixel: 10 * 255**2.
+# Gatys et al.'s style layers of stylelab.transfer's VGG-19 preset at STYLE_SCALE times its
+# style weights; the content at relu2_2, as Johnson et al. do, 60 times heavier. The TV
+# weight is the preset's 10 per 0..255 pixel, here per [0, 1] pixel: 10 * 255**2. At the
+# preset's own style weights a network learnt to leave most of the photo as it was and paint
+# only its dark regions (the median tile of a held-out photo went -0.03 to 0.19 of the way
+# from the photo's style loss to the engine's, stylelab.yardstick); at five times them,
+# swirls reached 0.43 and 0.92 (stylelab/models/README.md).
+STYLE_SCALE = 5
 FAST_PRESET = dict(
     content_layer="relu2_2",
-    style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+    style_layers=PRESETS["vgg19"]["style_layers"],
     content_weight=60.0,
-    style_weights=(2500.0, 600.0, 150.0, 40.0, 40.0),
+    style_weights=tuple(STYLE_SCALE * w for w in PRESETS["vgg19"]["style_weights"]),
     tv_weight=10 * 255.0 ** 2,
 )
+# Training crops are CROP pixels square, and the style images are seen at STYLE_SIZE on
+# their shorter side: a crop a quarter of the pixels of 256 trains four times as many steps
+# an hour, and the style's strokes keep the size they have at 256, where they are judged.
+CROP, STYLE_SIZE = 128, 256
 # Per-style changes to FAST_PRESET. Mosaic's cells are large, flat and outlined in
 # lead: at the common weight they overwrote the subject (the cup of coffee was gone).
 STYLE_PRESETS = {"mosaic": dict(content_weight=120.0)}
@@ -71,14 +76,28 @@ MAX_MISSES = 100  # unreadable photos drawn in a row before a dataset is declare
 
 
 class Preprocess(nn.Module):
-    """The backbone's input normalisation, then the margin: the loss network's first module."""
+    """The backbone's input normalisation, then the margin, then the tiles: the loss network's first module.
 
-    def __init__(self, normalization, margin=LOSS_MARGIN):
+    tiles: cut each picture into tiles x tiles squares, each inside a margin of
+    its neighbours' pixels (the repeated edge on the picture's own border), and
+    hand the loss network every tile as a picture of its own: (N, 3, H, W) ->
+    (tiles**2 N, 3, H / tiles + 2 margin, W / tiles + 2 margin). The Gram
+    matrices are then taken per tile, so a picture that paints one region and
+    leaves the rest as the photo cannot match the style.
+    """
+
+    def __init__(self, normalization, margin=LOSS_MARGIN, tiles=1):
         super().__init__()
-        self.normalization, self.margin = normalization, Margin(margin)
+        self.normalization, self.margin, self.tiles = normalization, Margin(margin), tiles
 
     def forward(self, rgb):
-        return self.margin(self.normalization.preprocess(rgb))
+        x = self.margin(self.normalization.preprocess(rgb))
+        if self.tiles == 1:
+            return x
+        m, k = self.margin.margin, self.tiles
+        h, w = rgb.shape[-2] // k, rgb.shape[-1] // k
+        return torch.cat([x[..., i * h:(i + 1) * h + 2 * m, j * w:(j + 1) * w + 2 * m]
+                          for i in range(k) for j in range(k)])  # (k * k * N, 3, h + 2m, w + 2m)
 
 
 @dataclass
@@ -206,9 +225,10 @@ def _bar(step, steps, width=24):
     return "[" + "#" * done + "." * (width - done) + "]"
 
 
-def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, batch_size=4, lr=1e-3,
+def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_SIZE, batch_size=4, lr=1e-3,
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
-               widths=None, num_res=None, work_side=None, log=print, command="", impl=None, **weights):
+               widths=None, num_res=None, work_side=None, tiles=1, init=None, log=print, command="", impl=None,
+               **weights):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -221,6 +241,11 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     tv_weight, overriding FAST_PRESET and STYLE_PRESETS for every style.
     work_side: stored with the model: stylize works on a copy no longer than
     this and enlarges the result guided by the photo (None: at full size).
+    tiles: the loss network judges each crop as tiles x tiles tiles of its own
+    (Preprocess), the style term being their mean, so that every region must
+    take the style; tiles must divide size.
+    init: a model file (of the same styles and widths) to start from instead
+    of fresh weights: a second stage of training on other settings.
     """
     from stylelab.transfer import default_impl
 
@@ -231,6 +256,8 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         raise ValueError("give at least one style image (--style)")
     if size % 8:
         raise ValueError(f"--size {size} must be a multiple of 8 (the network halves it three times)")
+    if tiles < 1 or size % tiles:
+        raise ValueError(f"--tiles {tiles}: give a whole number of tiles, at least 1, that divides --size {size}")
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"a time budget must be above 0 (--minutes {max_seconds / 60:g})")
     if checkpoint_every < 1 or steps < 1:
@@ -238,6 +265,8 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     names = [style_name(s) for s in styles]
     settings = {**FAST_PRESET, **weights}
     per_style = {name: {**settings, **STYLE_PRESETS.get(name, {}), **weights} for name in names}
+    for name in names:  # the mean of the tiles' style losses, not their sum (perceptual_loss sums over its batch)
+        per_style[name]["style_weights"] = tuple(w / tiles ** 2 for w in per_style[name]["style_weights"])
     if len(settings["style_weights"]) != len(settings["style_layers"]):
         raise ValueError(f"{len(settings['style_layers'])} style layers but {len(settings['style_weights'])} "
                          f"style weights; give one weight per layer")
@@ -250,12 +279,16 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     checkpoint = out.with_name(out.name + ".ckpt")
 
     loss_net = loss_network(settings, device, channels_last=impl is default_fast_impl())
-    targets = style_grams(loss_net, styles, style_size or size, device, default_impl())
+    targets = style_grams(loss_net, styles, style_size, device, default_impl())
+    loss_net.cnn[0].tiles = tiles  # the style images are the targets, whole; only the training crops are tiled
     photos = Photos(dataset, size)
     widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
 
     torch.manual_seed(seed)  # the network's initial weights
     net = TransformerNet(len(styles), widths, num_res, impl).to(device)
+    start_from = {}
+    if init is not None:
+        start_from = _start_from(net, init, names)
     params = dict(net.named_parameters())
     is_norm = [k.endswith((".gamma", ".beta")) for k in params]  # one row per style
     optimizer = torch.optim.Adam([{"params": [v for v, norm in zip(params.values(), is_norm) if not norm]},
@@ -265,9 +298,9 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
     step, seconds, history = 0, 0.0, []
     schedule = [[0, lr]]  # [first step, learning rate]: a resume with another lr starts a new entry
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
-                  style_size=style_size or size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
-                  num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, **settings,
-                  per_style=per_style)
+                  style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
+                  num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles,
+                  init=str(init) if init else None, **settings, per_style=per_style)
     if resume and checkpoint.is_file():
         # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -327,9 +360,22 @@ def train_fast(styles, dataset=None, *, steps=2000, size=256, style_size=None, b
         log(f"skipped {len(photos.skipped)} unreadable files of {len(photos.paths)} in {dataset}")
     training = dict(command=command, steps=step, seconds=round(seconds, 1), device=str(device),
                     torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(config),
-                    lr_schedule=schedule, held_out=[] if dataset else list(HELD_OUT))
+                    lr_schedule=schedule, held_out=[] if dataset else list(HELD_OUT), init_training=start_from)
     net.eval()
     return save_model(out, net, names, training, work_side)
+
+
+def _start_from(net, path, names):
+    """Load a trained model's weights into net; returns how that model was trained (its training record)."""
+    from stylelab.fast import load_model
+
+    model = load_model(path)
+    if model.styles != names or model.net.widths != net.widths or model.net.num_res != net.num_res:
+        raise ValueError(f"--init {path} holds styles {model.styles}, widths {list(model.net.widths)} and "
+                         f"{model.net.num_res} residual blocks; this run has {names}, {list(net.widths)} and "
+                         f"{net.num_res}: start from a model of the same styles, in the same order, and widths")
+    net.load_state_dict({k: v.float() for k, v in model.net.state_dict().items()})
+    return model.training
 
 
 def _set_lr(optimizer, lr):
