@@ -12,6 +12,8 @@ per check, so torch's start-up is paid per submission, not per check. The child:
   minimal /dev (no shared memory), a private 64 MiB /tmp, its own pid
   namespace, no network and nothing of the kit, so neither solutions/ nor the
   reference data can be read or written, and nothing it writes outlives it;
+  bubblewrap itself, whose process the child can see as pid 1, starts from an
+  allow-list environment, so no token of the grader's reaches the child;
 - runs under a seccomp filter (grader/seccomp.py) that lets it start threads
   but no processes, and refuses unshare, mount, ptrace and their kin;
 - elsewhere (macOS, Windows, no bwrap) runs in a temporary directory with the
@@ -45,6 +47,7 @@ from grader.exercises import FILES
 PUBLIC_MODULES = ("__init__.py", "exercises.py", "protocol.py", "worker.py")
 SANDBOX_UID = 65534  # nobody: the child's uid inside its user namespace
 SCRATCH_BYTES = 64 * 2 ** 20  # the child's private /tmp, in memory
+BWRAP_ENVIRONMENT = {"PATH": "/usr/bin:/bin"}  # all bwrap itself is started with (--clearenv sets the child's)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def weaker_reason():
     with tempfile.TemporaryDirectory(prefix="stylelab-probe-") as empty:
         try:
             run = subprocess.run(_bwrap(bwrap, empty, empty, None) + [sys.executable, "-S", "-c", "pass"],
-                                 capture_output=True, text=True, timeout=60)
+                                 capture_output=True, text=True, timeout=60, env=BWRAP_ENVIRONMENT)
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"bubblewrap cannot run here ({type(error).__name__})"
     if run.returncode:
@@ -148,7 +151,10 @@ def _command(student_dir, public_dir, scratch, files, filter_fd):
         env = {"PYTHONPATH": str(public_dir), "HOME": str(scratch), "OMP_NUM_THREADS": "1",
                "PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
         return python + [str(Path(scratch) / "submission"), *files], env, "weaker"
-    return _bwrap(bwrap, student_dir, public_dir, filter_fd) + python + ["/submission", *files], None, "bubblewrap"
+    # bwrap's own process stays in the sandbox as its pid 1, and the child can read /proc/1/environ:
+    # it starts from this allow-list, never from the grader's environment and its tokens
+    return (_bwrap(bwrap, student_dir, public_dir, filter_fd) + python + ["/submission", *files],
+            BWRAP_ENVIRONMENT, "bubblewrap")
 
 
 def _bwrap(bwrap, student_dir, public_dir, filter_fd):

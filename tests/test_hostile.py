@@ -370,3 +370,35 @@ def test_a_child_that_stops_reading_cannot_stall_the_parent():
 def test_decode_refuses_what_encode_never_makes(message, reason):
     with pytest.raises(protocol.Invalid, match=reason):
         protocol.decode(protocol.unpack(protocol.pack(message)[8:]))
+
+
+# --- the host's environment stays outside ---------------------------------------------------------
+
+SNOOP = override(SOLUTION, """
+    import glob as _glob, os as _os
+    print("environ:", dict(_os.environ))
+    for _path in sorted(_glob.glob("/proc/*/environ")):
+        try:
+            print(_path, open(_path, "rb").read())
+        except OSError as _error:
+            print(_path, "unreadable:", _error.strerror)
+""")
+
+
+def test_no_secret_of_the_graders_environment_reaches_a_student_under_bubblewrap(bubblewrap, tmp_path,
+                                                                              monkeypatch):
+    """bwrap's own process is the sandbox's pid 1: it must start from an allow-list, not the grader's
+    environment, or /proc/1/environ hands the grader's tokens to any student who prints it."""
+    secret = "s3cret-token-4f9c1e"
+    monkeypatch.setenv("STYLELAB_TEST_SECRET", secret)
+    (tmp_path / "snoop").mkdir()
+    (tmp_path / "snoop" / "style_transfer.py").write_text(SNOOP)
+    context = grade.Context.create()
+    try:
+        graded = grade.grade_submission(tmp_path / "snoop", context)
+    finally:
+        context.close()
+    assert graded.isolation == "bubblewrap"
+    assert "/proc/1/environ b'" in graded.output  # the student did read pid 1's environment...
+    shown = json.dumps(grade.gradescope(graded)) + grade.feedback(graded) + graded.output
+    assert secret not in shown and "STYLELAB_TEST_SECRET" not in shown  # ...and found no secret there
