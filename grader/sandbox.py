@@ -4,6 +4,9 @@ Student code never runs in the grader's process. Each submission gets one
 child (grader/worker.py), which imports torch once and then answers one request
 per check, so torch's start-up is paid per submission, not per check. The child:
 
+- starts from an allow-list environment (child_environment: what Python,
+  torch and the worker need), never from the grader's, whose variables hold
+  tokens and passwords on CI runners and instructors' laptops;
 - runs under bubblewrap where it is installed (Linux) as an unprivileged uid
   (65534) in a user namespace, with every capability dropped, also when the
   grader runs as root (as on Gradescope, CI and most servers), so it cannot
@@ -13,12 +16,23 @@ per check, so torch's start-up is paid per submission, not per check. The child:
   namespace, no network and nothing of the kit, so neither solutions/ nor the
   reference data can be read or written, and nothing it writes outlives it;
   bubblewrap itself, whose process the child can see as pid 1, starts from an
-  allow-list environment, so no token of the grader's reaches the child;
+  allow-list environment too, so no token of the grader's reaches the child
+  (--as-pid-1 would remove that process, but a namespace's pid 1 ignores
+  every signal it has no handler for, SIGXCPU at the CPU limit included);
 - runs under a seccomp filter (grader/seccomp.py) that lets it start threads
   but no processes, and refuses unshare, mount, ptrace and their kin;
 - elsewhere (macOS, Windows, no bwrap) runs in a temporary directory with the
   same resource limits (and, on Linux, the same seccomp filter), and the
-  grade says that isolation is weaker;
+  grade says that isolation is weaker. It sees the host's /proc there, so
+  on Linux the grader and each child make themselves non-dumpable, which
+  puts their /proc/<pid> files (environment, memory) out of reach of their
+  user's other processes, and a grader run as root hands the child uid
+  65534, or root without capabilities where that uid cannot start Python
+  (weaker_user): neither can read a root process's environment. What this
+  path still cannot hide, where the grader does not run as root: the other
+  processes of the grader's user, such as the shell or CI agent that started
+  it, whose environments hold the same variables (start the grader with
+  `env -i`, or install bubblewrap), and on macOS every process of that user;
 - has limits on CPU time, address space and file size, a deadline on every
   read and write the parent makes to it, and its output drained and capped.
 
@@ -45,9 +59,12 @@ from grader import protocol, seccomp
 from grader.exercises import FILES
 
 PUBLIC_MODULES = ("__init__.py", "exercises.py", "protocol.py", "worker.py")
-SANDBOX_UID = 65534  # nobody: the child's uid inside its user namespace
+SANDBOX_UID = 65534  # nobody: the child's uid inside its user namespace, and outside it for a root grader
 SCRATCH_BYTES = 64 * 2 ** 20  # the child's private /tmp, in memory
 BWRAP_ENVIRONMENT = {"PATH": "/usr/bin:/bin"}  # all bwrap itself is started with (--clearenv sets the child's)
+NOBODY = f"an unprivileged uid ({SANDBOX_UID})"  # weaker_user()'s answers, as weaker_description words them
+CAPLESS_ROOT = "root without capabilities"
+PR_SET_DUMPABLE, PR_CAPBSET_DROP = 4, 24
 
 
 @dataclass(frozen=True)
@@ -99,30 +116,129 @@ def weaker_reason():
 
 def weaker_description():
     """What protects the grader when the child runs without bubblewrap, and why it does."""
-    measures = ("resource limits, a seccomp filter and a temporary directory"
-                if platform.system() == "Linux" and seccomp.filter() else "resource limits and a temporary directory")
-    return f"{weaker_reason()}: {measures} only"
+    measures = ["resource limits"]
+    if platform.system() == "Linux" and seccomp.filter():
+        measures.append("a seccomp filter")
+    measures.append("a temporary directory")
+    if weaker_user():
+        measures.append(weaker_user())
+    return f"{weaker_reason()}: {', '.join(measures[:-1])} and {measures[-1]} only"
+
+
+@functools.lru_cache(maxsize=None)
+def weaker_user():
+    """Who the child runs as without bubblewrap: NOBODY, CAPLESS_ROOT, or "" (the grader's own user).
+
+    A grader run as root hands the child uid and gid 65534, which can read no
+    root process's environment and write none of root's files. That uid must
+    be able to start this Python and find torch, which a venv under /root
+    (mode 0700) is not. Then, on Linux, the child keeps uid 0 but takes gid
+    65534 and drops every capability for good (_drop_capabilities): the
+    environments of the grader and of every root process stay hidden, but
+    root's files and processes do not (it can write the one and signal the
+    other: install bubblewrap, or move Python where uid 65534 can read it).
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return ""
+    if _nobody_can_start_python():
+        return NOBODY
+    return CAPLESS_ROOT if platform.system() == "Linux" else ""
+
+
+def _nobody_can_start_python():
+    """Whether uid 65534 can start this Python and find torch: one trial run."""
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
+    try:
+        run = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60, cwd="/",
+                             env=child_environment("", "/"), preexec_fn=_become_nobody)
+    except (OSError, subprocess.SubprocessError):  # not even the interpreter: exec failed with EACCES
+        return False
+    return run.returncode == 0
+
+
+def child_environment(pythonpath, home):
+    """The child's whole environment: an allow-list of what Python, torch and the worker need."""
+    return {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(pythonpath), "HOME": str(home), "OMP_NUM_THREADS": "1",
+            "PYTHONNOUSERSITE": "1"}
 
 
 def public_grader(folder):
-    """Copy the public grader modules (and nothing else of the kit) into folder/grader."""
+    """Copy the public grader modules (and nothing else of the kit) into folder/grader, readable by all.
+
+    They are public (the release ships them), and a child that runs as uid
+    65534 must read them; mkdtemp makes its folders for their owner only.
+    """
     target = Path(folder) / "grader"
     target.mkdir(parents=True, exist_ok=True)
     for name in PUBLIC_MODULES:
         shutil.copy(Path(__file__).with_name(name), target / name)
+        (target / name).chmod(0o644)
+    for path in (Path(folder), target):
+        path.chmod(0o755)
     return Path(folder)
 
 
-def _limit(limits, seccomp_filter=None):
-    """The child's preexec: resource limits, and the seccomp filter where bwrap does not install it."""
+def _limit(limits, seccomp_filter=None, user=""):
+    """The child's preexec: resource limits, the user it runs as (weaker_user), and the seccomp filter where
+    bwrap does not install it."""
     def apply():
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if user == NOBODY:
+            _become_nobody()
+        elif user == CAPLESS_ROOT:
+            _drop_capabilities()
         if seccomp_filter is not None:
             _install_seccomp(seccomp_filter)
     return apply
+
+
+def _become_nobody():
+    """uid and gid 65534, no other group: changing every uid from root also clears every capability."""
+    os.setgroups([])
+    os.setgid(SANDBOX_UID)
+    os.setuid(SANDBOX_UID)
+
+
+def _drop_capabilities():
+    """Keep uid 0, for root's files, but gid 65534 and no capability: none now, and, with the bounding set
+    emptied, none that exec gives back.
+
+    The kernel lets a process read another's /proc/<pid>/environ if both
+    have the same uids and gids and it holds every capability the other
+    holds, or if it has CAP_SYS_PTRACE: gid 65534 fails the first for every
+    root process, even one that holds no capability either.
+    """
+    os.setgroups([])
+    os.setgid(SANDBOX_UID)
+    libc = ctypes.CDLL(None, use_errno=True)
+    cap = 0
+    while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+        cap += 1
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    empty = (ctypes.c_uint32 * 6)()  # effective, permitted and inheritable sets, two words each
+    # the loop ends with EINVAL past the kernel's last capability; EPERM means the set is still full
+    if ctypes.get_errno() != 22 or cap == 0 or libc.capset(header, empty):
+        os._exit(121)  # never run student code as root with capabilities
+
+
+def _hand_over(folder):
+    """Give uid 65534 a folder and all in it: the child's scratch folder and copy of the submission, which
+    mkdtemp made for root alone."""
+    os.lchown(folder, SANDBOX_UID, SANDBOX_UID)
+    for top, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            os.lchown(os.path.join(top, name), SANDBOX_UID, SANDBOX_UID)
+
+
+def _hide_the_grader():
+    """Make the grader non-dumpable (Linux): its /proc/<pid> files then belong to root, so a child of the same
+    uid cannot read its environment or memory. Exec resets it: each child makes itself non-dumpable in turn
+    (worker._private)."""
+    if platform.system() == "Linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def _install_seccomp(program):
@@ -147,10 +263,11 @@ def _command(student_dir, public_dir, scratch, files, filter_fd):
     python = [sys.executable, "-m", "grader.worker"]
     bwrap = bubblewrap()
     if bwrap is None:
-        shutil.copytree(student_dir, Path(scratch) / "submission")
-        env = {"PYTHONPATH": str(public_dir), "HOME": str(scratch), "OMP_NUM_THREADS": "1",
-               "PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
-        return python + [str(Path(scratch) / "submission"), *files], env, "weaker"
+        submission = Path(scratch) / "submission"
+        shutil.copytree(student_dir, submission)
+        if weaker_user() == NOBODY:
+            _hand_over(scratch)
+        return python + [str(submission), *files], child_environment(public_dir, scratch), "weaker"
     # bwrap's own process stays in the sandbox as its pid 1, and the child can read /proc/1/environ:
     # it starts from this allow-list, never from the grader's environment and its tokens
     return (_bwrap(bwrap, student_dir, public_dir, filter_fd) + python + ["/submission", *files],
@@ -174,9 +291,9 @@ def _bwrap(bwrap, student_dir, public_dir, filter_fd):
         if not prefix.startswith("/usr/"):
             args += ["--ro-bind", prefix, prefix]
     args += ["--ro-bind", str(public_dir), "/grader-public", "--ro-bind", str(student_dir), "/submission",
-             "--chdir", "/tmp", "--setenv", "PYTHONPATH", "/grader-public", "--setenv", "HOME", "/tmp",
-             "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "PATH", "/usr/bin:/bin",
-             "--setenv", "PYTHONNOUSERSITE", "1"]
+             "--chdir", "/tmp"]
+    for name, value in child_environment("/grader-public", "/tmp").items():
+        args += ["--setenv", name, value]
     if filter_fd is not None:
         args += ["--seccomp", str(filter_fd)]
     return args + ["--"]
@@ -200,11 +317,14 @@ class Child:
             filter_path = Path(self.scratch) / "seccomp.bpf"
             filter_path.write_bytes(program)
             filter_fd = os.open(filter_path, os.O_RDONLY)
+        if weaker:
+            _hide_the_grader()  # the child sees the host's /proc, the grader's pid with it
         try:
             command, env, self.isolation = _command(student_dir, public_dir, self.scratch, self.files, filter_fd)
+            preexec = _limit(limits, program, weaker_user()) if weaker else _limit(limits)
             self.process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.scratch,
-                env=env, preexec_fn=_limit(limits, program if weaker else None), start_new_session=True,
+                env=env, preexec_fn=preexec, start_new_session=True,
                 pass_fds=() if filter_fd is None else (filter_fd,))
         finally:
             if filter_fd is not None:
