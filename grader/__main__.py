@@ -34,7 +34,7 @@ def table(results):
 
 
 def _format(rows, footer):
-    """Rows of five cells in aligned columns (the last, a hint, left ragged), then a footer line."""
+    """Rows of five cells in aligned columns (the last, a hint, left ragged), then the footer's lines."""
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4]
              for row in rows]
@@ -163,8 +163,10 @@ def grade_table(result):
         from grader.sandbox import weaker_description
 
         isolation += f" ({weaker_description()})"
-    return _format(rows, f"total: {result.score:g}/{result.max_score} points; status: {result.status}; "
-                         f"sandbox: {isolation}")
+    from grader.grade import about_files
+
+    return _format(rows, "\n".join([f"total: {result.score:g}/{result.max_score} points; status: {result.status}; "
+                                     f"sandbox: {isolation}", *about_files(result)]))
 
 
 if __name__ == "__main__":

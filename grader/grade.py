@@ -2,16 +2,18 @@
 
 A submission is a folder or a .zip holding the student's copies of the starter
 files (style_transfer.py, fast_transfer.py; a missing one scores 0 for its
-exercises). Each runs in a sandboxed child (sandbox.py); the checks' inputs go
-in, the results come back as hostile data, and they are judged here against
-the public reference and the hidden cases, which the child never sees.
+exercises). The student is told which files were graded, by their paths in
+the submission, and what was found in place of a missing one (unpack). Each
+runs in a sandboxed child (sandbox.py); the checks' inputs go in, the results
+come back as hostile data, and they are judged here against the public
+reference and the hidden cases, which the child never sees.
 
 Every student gets a row, whatever their code or their archive does: a status
-says whether it was graded normally or hit a syntax error, an import error, a
-timeout, a crash, a bad archive or a bad file name. Judging one check never
-raises out of it, grading one student never raises out of their row, and
-every wait has a deadline: the per-check clocks, and the per-submission clock,
-which kills the child in the middle of a check.
+says whether it was graded normally or hit a missing or ambiguous file, a
+syntax error, an import error, a timeout, a crash, a bad archive or a bad file
+name. Judging one check never raises out of it, grading one student never
+raises out of their row, and every wait has a deadline: the per-check clocks,
+and the per-submission clock, which kills the child in the middle of a check.
 
 An exercise's points are split between its public check and its hidden
 checks (exercises.HIDDEN_SHARE), so the public part a student saw pass is theirs.
@@ -65,12 +67,12 @@ class Check:
 @dataclass
 class Grade:
     student: str
-    status: str = "graded"  # or: missing file, syntax error, import error, timeout, crashed, bad archive, ...
+    status: str = "graded"  # or: missing file, ambiguous file, syntax error, import error, timeout, crashed, ...
     checks: list = field(default_factory=list)
     output: str = ""
     isolation: str = ""
     seconds: float = 0.0
-    refused: list = field(default_factory=list)  # files of the submission not taken, with why
+    files: "Unpacked" = field(default_factory=lambda: Unpacked())  # what was graded, what not, and the notes
 
     @property
     def score(self):
@@ -146,55 +148,113 @@ def student_id(path):
     return clean, (None if clean == text and raw == text.encode() else "bad file name")
 
 
+@dataclass
+class Unpacked:
+    """What unpack took from a submission, and what the student is told about the rest, one line each."""
+    graded: dict = field(default_factory=dict)  # exercise file -> its path inside the submission, as shown
+    notes: list = field(default_factory=list)  # what was found instead or besides, and what to do
+    refused: list = field(default_factory=list)  # files not taken, with why
+    missing: dict = field(default_factory=dict)  # exercise file -> why it was not taken, for its checks
+    ambiguous: list = field(default_factory=list)  # exercise files with two copies that tie, neither graded
+
+    def missing_reason(self, file):
+        """The reason an exercise of a file that was not taken fails, in one line."""
+        return self.missing.get(file) or f"no {file} in the submission: it counts as not implemented"
+
+
+@dataclass
+class _Found:
+    """A file of the submission that is, or could be mistaken for, an exercise file."""
+    path: str  # inside the submission, '/'-separated
+    kind: str  # "file" (an exercise file, or a near miss of one), "notebook" or "zip"
+    file: str = ""  # the exercise file it stands for, if any
+    problem: str = ""  # why it cannot be taken: a symbolic link, encrypted...
+    source: object = None  # what reading it opens: a Path, or a zip member
+
+    @property
+    def depth(self):
+        return self.path.count("/")
+
+    @property
+    def exact(self):
+        return self.path.rsplit("/", 1)[-1] == self.file
+
+
+BROWSER_COPY = re.compile(r" ?\(\d+\)$")  # "style_transfer (1)": a browser's name for a second download
+HIDDEN = ("__pycache__", "__MACOSX")  # and names that start with a dot: .ipynb_checkpoints, .git, ._* (macOS)
+
+
+def _meant(name):
+    """The exercise file a name stands for: itself, or a near miss that differs only by case, a browser's
+    " (1)" or a .txt extension; else ""."""
+    stem = BROWSER_COPY.sub("", name.lower().removesuffix(".txt").removesuffix(".py"))
+    return next((file for file in FILES if file == stem + ".py"), "")
+
+
+def _classify(name):
+    """(kind, exercise file) for a file name worth a look (see _Found), or None for any other name."""
+    if name.lower().endswith(".ipynb"):
+        return "notebook", _meant(name[:-len(".ipynb")] + ".py")
+    if name.lower().endswith(".zip"):
+        return "zip", ""
+    meant = _meant(name)
+    return ("file", meant) if meant else None
+
+
+def _hidden(name):
+    return name in HIDDEN or (name.startswith(".") and name != "..")
+
+
 def unpack(submission, into):
-    """Copy the exercise files of a folder or zip into `into`; returns the files refused, with why.
+    """Copy the exercise files of a folder or zip into `into`, under their exercise names; returns Unpacked.
 
     Only regular files are taken, each at most MAX_FILE bytes (counted while
-    reading, not from the archive's own header); for each exercise file the
-    shallowest copy wins. Symbolic links, devices, encrypted or oversize
-    members are refused. Raises BadArchive for an archive that cannot be read.
+    reading, not from the archive's own header). Symbolic links, devices,
+    encrypted or oversize members are refused. A near miss of a file's name
+    (another case, a browser's " (1)", a .txt extension) is graded, with a
+    note to rename it. Of two or more copies of one file, the one with the
+    exact name wins, then the shallowest; the note names every copy, and
+    where two tie, neither is graded. Raises BadArchive for an archive that
+    cannot be read.
     """
     submission, into = Path(submission), Path(into)
     into.mkdir(parents=True, exist_ok=True)
     if submission.is_symlink():
-        return [f"{submission.name}: a symbolic link, not a submission"]
+        return Unpacked(refused=[f"{submission.name}: a symbolic link, not a submission"])
     if submission.is_dir():
         return _unpack_folder(submission, into)
     return _unpack_zip(submission, into)
 
 
 def _unpack_folder(folder, into):
-    found, refused, seen = {}, [], 0
+    found, others, refused, seen = [], [], [], 0
     for top, dirs, files in os.walk(folder, followlinks=False):
-        depth = len(Path(top).relative_to(folder).parts)
+        where = Path(top).relative_to(folder)
         seen += len(dirs) + len(files)
-        if seen > MAX_ENTRIES or depth >= MAX_DEPTH:
-            refused.append(f"{_shown(Path(top).relative_to(folder))}: too many files or folders; the rest was "
-                           f"not looked at")
+        if seen > MAX_ENTRIES or len(where.parts) >= MAX_DEPTH:
+            refused.append(f"{_shown(where)}: too many files or folders; the rest was not looked at")
             dirs.clear()
             continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__")))
-        for name in sorted(set(files) & set(FILES)):
+        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        for name in sorted(n for n in files if not _hidden(n)):
+            role = _classify(name)
+            if role is None:
+                others.append((where / name).as_posix())
+                continue
             path = Path(top) / name
-            where = _shown(path.relative_to(folder))
             mode = os.lstat(path).st_mode
-            if not stat.S_ISREG(mode):
-                refused.append(f"{where}: {'a symbolic link' if stat.S_ISLNK(mode) else 'not a regular file'}; "
-                               f"hand in the file itself")
-            elif name not in found or depth < found[name][0]:
-                found[name] = (depth, path)
-    for name, (_, path) in found.items():
-        try:
-            with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as source:
-                data = source.read(MAX_FILE + 1)
-        except OSError as error:
-            refused.append(f"{name}: could not be read ({error.strerror})")
-            continue
-        if len(data) > MAX_FILE:
-            refused.append(f"{name}: larger than {MAX_FILE // 2 ** 20} MiB")
-            continue
-        (into / name).write_bytes(data)
-    return refused
+            problem = "" if stat.S_ISREG(mode) else \
+                f"{'a symbolic link' if stat.S_ISLNK(mode) else 'not a regular file'}; hand in the file itself"
+            found.append(_Found((where / name).as_posix(), *role, problem, path))
+
+    def read(entry):
+        with open(entry.source, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as source:
+            return source.read(MAX_FILE + 1)
+
+    unpacked, chosen = _choose(found, others, inside_zip=False)
+    unpacked.refused[:0] = refused
+    _copy(unpacked, chosen, into, read)
+    return unpacked
 
 
 def _unpack_zip(path, into):
@@ -202,37 +262,134 @@ def _unpack_zip(path, into):
         archive = zipfile.ZipFile(path)
     except Exception as error:  # not a zip, truncated, a folder of the wrong kind...
         raise BadArchive(f"{path.name} is not a readable zip archive ({type(error).__name__})") from None
-    found, refused = {}, []
+    found, others = [], []
     with archive:
         members = archive.infolist()
         if len(members) > MAX_ENTRIES:
             raise BadArchive(f"{path.name} holds {len(members)} entries")
         for member in members:
-            name = member.filename.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-            if name not in FILES or member.is_dir():
+            parts = [p for p in member.filename.replace("\\", "/").split("/") if p not in ("", ".")]
+            if member.is_dir() or not parts or any(_hidden(p) for p in parts):
+                continue
+            role = _classify(parts[-1])
+            if role is None:
+                others.append("/".join(parts))
                 continue
             kind = stat.S_IFMT(member.external_attr >> 16)
-            depth = member.filename.count("/")
-            where = _shown(member.filename)
+            problem = ""
             if kind not in (0, stat.S_IFREG):
-                refused.append(f"{where}: {'a symbolic link' if kind == stat.S_IFLNK else 'not a regular file'}; "
-                               f"hand in the file itself")
+                problem = f"{'a symbolic link' if kind == stat.S_IFLNK else 'not a regular file'}; " \
+                          f"hand in the file itself"
             elif member.flag_bits & 0x1:
-                refused.append(f"{where}: encrypted; hand in an archive without a password")
-            elif name not in found or depth < found[name][0]:
-                found[name] = (depth, member)
-        for name, (_, member) in found.items():
+                problem = "encrypted; hand in an archive without a password"
+            found.append(_Found("/".join(parts), *role, problem, member))
+
+        def read(entry):
             try:
-                with archive.open(member) as source:
-                    data = source.read(MAX_FILE + 1)
+                with archive.open(entry.source) as source:
+                    return source.read(MAX_FILE + 1)
             except Exception as error:  # a bad CRC, an unsupported compression method, a truncated stream
-                raise BadArchive(f"{_shown(member.filename)} in {path.name} cannot be read "
+                raise BadArchive(f"{_shown(entry.path)} in {path.name} cannot be read "
                                  f"({type(error).__name__}: {str(error)[:80]})") from None
-            if len(data) > MAX_FILE:
-                refused.append(f"{_shown(member.filename)}: larger than {MAX_FILE // 2 ** 20} MiB")
-                continue
-            (into / name).write_bytes(data)
-    return refused
+
+        unpacked, chosen = _choose(found, others, inside_zip=True)
+        _copy(unpacked, chosen, into, read)
+    return unpacked
+
+
+def _choose(found, others, inside_zip):
+    """(Unpacked, {exercise file: the _Found to take}): which copy of each file is graded, and the notes."""
+    unpacked, chosen = Unpacked(), {}
+    for entry in found:
+        if entry.problem and entry.kind == "file":
+            line = f"{_shown(entry.path)}: {entry.problem}"
+            unpacked.refused.append(line)
+            unpacked.missing.setdefault(entry.file, _not_in(entry.file, line))
+    for file in FILES:
+        copies = sorted((e for e in found if e.kind == "file" and e.file == file and not e.problem),
+                        key=lambda e: (not e.exact, e.depth, e.path))
+        if not copies:
+            continue
+        rank = (not copies[0].exact, copies[0].depth)
+        tied = [e for e in copies if (not e.exact, e.depth) == rank]
+        listed = _listed([_quoted(e.path) for e in copies])
+        if len(tied) > 1:  # nothing says which one the student meant
+            line = (f"{len(copies)} copies of {file} ({listed}): graded {'neither' if len(copies) == 2 else 'none'}; "
+                    f"keep one and submit again")
+            unpacked.notes.append(line)
+            unpacked.missing[file] = line
+            unpacked.ambiguous.append(file)
+            continue
+        chosen[file] = copies[0]
+        unpacked.graded[file] = _quoted(copies[0].path)
+        if not copies[0].exact:
+            unpacked.notes.append(f"found {_quoted(copies[0].path)}: rename it to {file}")
+        if len(copies) > 1:
+            unpacked.notes.append(f"{len(copies)} copies of {file} ({listed}): graded {_quoted(copies[0].path)}; "
+                                  f"keep one")
+    _notes_on_missing(unpacked, found, others, inside_zip)
+    return unpacked, chosen
+
+
+def _notes_on_missing(unpacked, found, others, inside_zip):
+    """One line for each notebook or zip that may hold a missing exercise file, saying what to do; where
+    nothing was graded and nothing else explains it, the names of a few of the files that were found.
+
+    A notebook named for a file speaks for that file; any other notebook, and
+    any zip, only where nothing was graded, since a class may not have reached
+    every file yet.
+    """
+    missing = [file for file in FILES if file not in unpacked.graded and file not in unpacked.ambiguous]
+    nothing = not unpacked.graded and not unpacked.ambiguous
+    others_found = sorted((e for e in found if e.kind in ("notebook", "zip")), key=lambda e: (e.depth, e.path))
+    for entry in others_found[:3]:  # a few lines are advice; thousands would bury it
+        targets = [entry.file] if entry.file in missing else (missing if nothing else [])
+        if not targets:
+            continue
+        if entry.kind == "notebook":
+            line = f"found {_quoted(entry.path)}: submit {' and '.join(targets)}"
+        elif inside_zip:
+            line = f"found {_quoted(entry.path)} inside the zip: zip the files, not a zip"
+        else:
+            line = f"found {_quoted(entry.path)}: submit the files, not a zip"
+        unpacked.notes.append(line)
+        for file in targets:
+            unpacked.missing.setdefault(file, _not_in(file, line))
+    if others and nothing and not unpacked.notes and not unpacked.missing:
+        names = [_quoted(path) for path in sorted(others, key=lambda path: (not path.endswith(".py"), path))]
+        line = f"found {_listed(names)}: submit your work as {' and '.join(FILES)}, the starter's names"
+        unpacked.notes.append(line)
+        for file in missing:
+            unpacked.missing.setdefault(file, _not_in(file, line))
+
+
+def _listed(names, most=3):
+    """"a", "a and b", "a, b and c"; past `most` names, "a, b, c and 4 more"."""
+    names = names[:most] + ([f"{len(names) - most} more"] if len(names) > most else [])
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+
+
+def _not_in(file, why):
+    return f"no {file} in the submission ({why}): it counts as not implemented"
+
+
+def _copy(unpacked, chosen, into, read):
+    """Write each chosen file into `into` under its exercise name; one that is too large or unreadable is
+    refused instead."""
+    for file, entry in chosen.items():
+        try:
+            data = read(entry)
+        except OSError as error:
+            problem = f"could not be read ({error.strerror})"
+        else:
+            problem = f"larger than {MAX_FILE // 2 ** 20} MiB" if len(data) > MAX_FILE else ""
+        if problem:
+            line = f"{_shown(entry.path)}: {problem}"
+            unpacked.refused.append(line)
+            unpacked.missing[file] = _not_in(file, line)
+            del unpacked.graded[file]
+            continue
+        (into / file).write_bytes(data)
 
 
 def _shown(name):
@@ -240,6 +397,12 @@ def _shown(name):
     text = str(name)
     text = "".join(c if c.isprintable() else "?" for c in text)
     return text if len(text) <= 120 else text[:60] + "..." + text[-57:]
+
+
+def _quoted(name):
+    """A file name as a student reads it in a sentence: shown, and quoted where it holds a space or the like."""
+    text = _shown(name)
+    return text if re.fullmatch(r"[\w./+@~-]+", text) else repr(text)
 
 
 # --- grading ---------------------------------------------------------------------------------
@@ -268,17 +431,21 @@ def _grade_unpacked(grade, submission, folder, context):
         _fail_all(grade, f"no {' or '.join(FILES)} in the submission: it counts as not implemented")
         return
     try:
-        grade.refused = unpack(submission, folder)
+        grade.files = unpack(submission, folder)
     except BadArchive as error:
         grade.status = "bad archive"
         _fail_all(grade, f"{error}: it counts as not implemented")
         return
-    if not any((folder / file).is_file() for file in FILES):
-        grade.status = "missing file"
-        why = f" ({grade.refused[0]})" if grade.refused else ""
-        _fail_all(grade, f"no {' or '.join(FILES)} in the submission{why}: it counts as not implemented")
+    if not grade.files.graded:
+        grade.status = "ambiguous file" if grade.files.ambiguous else "missing file"
+        why = f" ({grade.files.refused[0]})" if grade.files.refused else ""
+        both = f"no {' or '.join(FILES)} in the submission{why}: it counts as not implemented"
+        for exercise in EXERCISES:  # each file's own reason where there is one
+            _fail_all(grade, grade.files.missing.get(EXERCISE[exercise].file, both), (exercise,))
         return
     _grade_folder(grade, folder, context)
+    if grade.files.ambiguous and grade.status == "graded":
+        grade.status = "ambiguous file"
 
 
 def _fail_all(grade, reason, exercises=EXERCISES):
@@ -393,7 +560,7 @@ def _file_problem(report, exercise, grade):
     """Why an exercise cannot be run, from the child's report on its file; None if it can."""
     file = EXERCISE[exercise].file
     if report.get("missing"):
-        return f"no {file} in the submission: it counts as not implemented"
+        return grade.files.missing_reason(file)
     if not report["loaded"]:
         name = report["raised"]
         if grade.status == "graded":
@@ -462,8 +629,9 @@ def gradescope(grade):
     output = f"status: {grade.status}; sandbox: {grade.isolation or 'none'}"
     if grade.isolation == "weaker":
         output += f" ({weaker_description()})"
-    if grade.refused:
-        output += "\n\nFiles not taken from your submission:\n" + "\n".join(f"- {r}" for r in grade.refused)
+    output += "\n" + "\n".join(about_files(grade))
+    if grade.files.refused:
+        output += "\n\nFiles not taken from your submission:\n" + "\n".join(f"- {r}" for r in grade.files.refused)
     if grade.output:
         output += "\n\nYour code printed:\n" + grade.output
     return {"score": round(grade.score, 4), "execution_time": round(grade.seconds, 2),
@@ -474,6 +642,7 @@ def feedback(grade):
     """Markdown feedback for one student, with the checks' teaching hints; the student's text is quoted safely."""
     lines = [f"# Style transfer: feedback for {_markdown_text(grade.student)}", "",
              f"Score: **{_fmt(grade.score)} / {grade.max_score}** (status: {grade.status})", "",
+             *(f"- {_markdown_text(line)}" for line in about_files(grade)), "",
              "| exercise | public | hidden | points |", "|---|---|---|---|"]
     for exercise in EXERCISES:
         mine = {c.kind: c for c in grade.checks if c.exercise == exercise}
@@ -488,12 +657,19 @@ def feedback(grade):
             if (exercise, reason) not in seen:
                 seen.add((exercise, reason))
                 lines.append(f"- **{exercise}** ({kind} check): {_markdown_text(reason)}")
-    if grade.refused:
+    if grade.files.refused:
         lines += ["", "## Files not taken from your submission", ""]
-        lines += [f"- {_markdown_text(r)}" for r in grade.refused]
+        lines += [f"- {_markdown_text(r)}" for r in grade.files.refused]
     if grade.output:
         lines += ["", "## What your code printed (cut)", "", *_fenced(grade.output.strip())]
     return "\n".join(lines) + "\n"
+
+
+def about_files(grade):
+    """What a student reads first about their files: the ones graded, by their paths inside the submission,
+    then one line for each thing found instead or besides, with what to do."""
+    graded = ", ".join(grade.files.graded[file] for file in FILES if file in grade.files.graded)
+    return [f"graded: {graded or 'nothing'}", *grade.files.notes]
 
 
 def _fenced(text):

@@ -3,7 +3,10 @@ rest of their checks are still graded, and nobody else's grade changes."""
 
 import csv
 import inspect
+import io
 import json
+import os
+import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -124,6 +127,52 @@ def submissions(kit):
     }
 
 
+def zipped(members):
+    """The bytes of a zip of {name: text or bytes}."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+# careless students, as an instructor's class holds them: {submission: (its files, expected points, expected
+# status, exactly what the student reads about their files)}; a submission named *.zip is handed in zipped.
+# A near miss of a file's name is graded, with a note; of two copies that tie, neither is.
+CARELESS = {
+    "notebook": ({"style_transfer.ipynb": "{}"}, 0, "missing file",
+                 ["graded: nothing", "found style_transfer.ipynb: submit style_transfer.py"]),
+    "browser_copy": ({"style_transfer (1).py": SOLUTION}, ST, "graded",
+                     ["graded: 'style_transfer (1).py'",
+                      "found 'style_transfer (1).py': rename it to style_transfer.py"]),
+    "notepad.zip": ({"final/Style_Transfer.py.txt": SOLUTION, "final/notes.md": "todo"}, ST, "graded",
+                    ["graded: final/Style_Transfer.py.txt",
+                     "found final/Style_Transfer.py.txt: rename it to style_transfer.py"]),
+    "zip_in_zip.zip": ({"hw3.zip": zipped({"style_transfer.py": SOLUTION})}, 0, "missing file",
+                       ["graded: nothing", "found hw3.zip inside the zip: zip the files, not a zip"]),
+    "old_and_final.zip": ({"old/style_transfer.py": STARTER, "final/style_transfer.py": SOLUTION}, 0,
+                          "ambiguous file",
+                          ["graded: nothing", "2 copies of style_transfer.py (final/style_transfer.py and "
+                                              "old/style_transfer.py): graded neither; keep one and submit again"]),
+    "lab_notebook": ({"03_tv_and_transfer.ipynb": "{}"}, 0, "missing file",
+                     ["graded: nothing",
+                      "found 03_tv_and_transfer.ipynb: submit style_transfer.py and fast_transfer.py"]),
+    "own_names": ({"hw3.py": SOLUTION, "README.md": "my homework"}, 0, "missing file",
+                  ["graded: nothing", "found hw3.py and README.md: submit your work as style_transfer.py and "
+                                      "fast_transfer.py, the starter's names"]),
+}
+
+
+def write_careless(folder):
+    for submission, (files, _, _, _) in CARELESS.items():
+        if submission.endswith(".zip"):
+            (folder / submission).write_bytes(zipped(files))
+            continue
+        for name, text in files.items():
+            (folder / submission / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / submission / name).write_text(text)
+
+
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory, bubblewrap):
     """Every submission above, graded together with --workers 2 through the CLI."""
@@ -140,6 +189,7 @@ def graded_class(tmp_path_factory, bubblewrap):
     with zipfile.ZipFile(folder / "zipped.zip", "w") as archive:
         archive.writestr("my_work/style_transfer.py", SOLUTION)
         archive.writestr("../escape.py", "print('zip-slip')")
+    write_careless(folder)
     out = tmp_path_factory.mktemp("out")
     code = grader_main(["grade-class", str(folder), "--csv", str(out / "gradebook.csv"),
                         "--json-dir", str(out / "json"), "--feedback-dir", str(out / "feedback"),
@@ -152,7 +202,7 @@ def graded_class(tmp_path_factory, bubblewrap):
 
 def test_every_student_gets_the_right_points_and_status(graded_class):
     cases, rows, out, _ = graded_class
-    assert set(rows) == set(cases) | {"zipped"}
+    assert set(rows) == set(cases) | {"zipped"} | {name.removesuffix(".zip") for name in CARELESS}
     for student, (_, points, status) in cases.items():
         got = (float(rows[student]["total"]), rows[student]["status"])
         assert got == (points, status), (student, json.loads((out / "json" / f"{student}.json").read_text())["output"])
@@ -219,13 +269,25 @@ def test_feedback_teaches(graded_class):
     assert "| gram_matrix | fail | fail | 0 / 3 |" in text and "**gram_matrix** (public check)" in text
 
 
+# what protects the grader without bubblewrap, by who the child runs as (sandbox.weaker_user)
+WEAKER_MEASURES = {
+    "": "resource limits, a seccomp filter and a temporary directory only",  # the grader's own user
+    sandbox.NOBODY: "resource limits, a seccomp filter, a temporary directory and an unprivileged uid (65534) only",
+    sandbox.CAPLESS_ROOT: "resource limits, a seccomp filter, a temporary directory and root without capabilities "
+                          "only",  # root, where uid 65534 cannot start this Python (a venv under /root)
+}
+
+
 def test_without_bubblewrap_isolation_is_weaker_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sandbox, "weaker_reason", lambda: "bubblewrap missing")
     (tmp_path / "alice").mkdir()
     (tmp_path / "alice" / "style_transfer.py").write_text(SOLUTION)
     assert grader_main(["grade", str(tmp_path / "alice"), "--json", str(tmp_path / "r.json")]) == 0
+    if os.geteuid() == 0 and sys.platform.startswith("linux"):  # a root grader never lends the child its own
+        assert sandbox.weaker_user() in (sandbox.NOBODY, sandbox.CAPLESS_ROOT)
+    printed = capsys.readouterr().out
     assert (f"total: {ST:g}/{TOTAL_POINTS} points; status: graded; sandbox: weaker (bubblewrap missing: "
-            f"resource limits, a seccomp filter and a temporary directory only)") in capsys.readouterr().out
+            f"{WEAKER_MEASURES[sandbox.weaker_user()]})\ngraded: style_transfer.py\n") in printed
     assert "weaker" in json.loads((tmp_path / "r.json").read_text())["output"]
 
 
@@ -246,3 +308,82 @@ def test_a_submission_that_outlives_its_time_is_cut_off_mid_check(tmp_path):
     reasons = {c.exercise: c.reason for c in result.checks if c.kind == "public"}
     assert reasons["extract_features"] == "timed out: the submission used up its 6 s"
     assert reasons["tv_loss"] == "not run: the submission used up its 6 s"
+
+
+# --- careless students: told what was found, and what to do ----------------------------------------
+
+def test_careless_students_are_told_what_was_graded_and_what_was_found(graded_class):
+    _, rows, out, _ = graded_class
+    for submission, (_, points, status, lines) in CARELESS.items():
+        student = submission.removesuffix(".zip")
+        assert (float(rows[student]["total"]), rows[student]["status"]) == (points, status), student
+        output = json.loads((out / "json" / f"{student}.json").read_text())["output"].split("\n")
+        assert output[1:1 + len(lines)] == lines, student  # right under the status line
+        feedback = (out / "feedback" / f"{student}.md").read_text()
+        assert "\n".join(f"- {grade._markdown_text(line)}" for line in lines) in feedback, student
+    assert "- found 'style\\_transfer \\(1\\).py': rename it to style\\_transfer.py\n" in \
+        (out / "feedback" / "browser_copy.md").read_text()
+    zipped_output = json.loads((out / "json" / "zipped.json").read_text())["output"]
+    assert zipped_output.split("\n")[1] == "graded: my_work/style_transfer.py"
+
+
+def test_a_missing_files_checks_say_what_was_found_instead(graded_class):
+    _, _, out, _ = graded_class
+
+    def reason(student, exercise):
+        results = json.loads((out / "json" / f"{student}.json").read_text())
+        return next(t["output"] for t in results["tests"] if t["name"] == f"{exercise} (public check)")
+
+    assert reason("notebook", "gram_matrix") == ("no style_transfer.py in the submission (found style_transfer.ipynb: "
+                                                 "submit style_transfer.py): it counts as not implemented")
+    assert reason("old_and_final", "tv_loss") == CARELESS["old_and_final.zip"][3][1]
+    assert reason("zip_in_zip", "train_step") == ("no fast_transfer.py in the submission (found hw3.zip inside the "
+                                                  "zip: zip the files, not a zip): it counts as not implemented")
+
+
+def unpacked(tmp_path, files):
+    """unpack() of a zip of files, and the exercise files it copied, by name."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "s.zip").write_bytes(zipped(files))
+    result = grade.unpack(tmp_path / "s.zip", tmp_path / "into")
+    return result, {path.name: path.read_text() for path in (tmp_path / "into").iterdir()}
+
+
+def test_of_two_copies_the_exact_name_then_the_shallowest_is_graded_and_both_are_named(tmp_path):
+    result, taken = unpacked(tmp_path / "a", {"hw/style_transfer.py": "new", "hw/old/style_transfer.py": "old",
+                                              "style_transfer (1).py": "download"})
+    assert taken == {"style_transfer.py": "new"} and result.graded == {"style_transfer.py": "hw/style_transfer.py"}
+    assert result.notes == ["3 copies of style_transfer.py (hw/style_transfer.py, hw/old/style_transfer.py and "
+                            "'style_transfer (1).py'): graded hw/style_transfer.py; keep one"]
+    result, taken = unpacked(tmp_path / "b", {"style_transfer (1).py": "one", "style_transfer (2).py": "two",
+                                              "fast_transfer.py": "fast"})
+    assert taken == {"fast_transfer.py": "fast"} and result.ambiguous == ["style_transfer.py"]
+    assert result.notes == ["2 copies of style_transfer.py ('style_transfer (1).py' and 'style_transfer (2).py'): "
+                            "graded neither; keep one and submit again"]
+
+
+@pytest.mark.parametrize("name", ["style_transfer (1).py", "style_transfer(2).py", "Style_Transfer.py",
+                                  "STYLE_TRANSFER.PY", "style_transfer.py.txt", "style_transfer.txt"])
+def test_a_near_miss_of_a_name_is_graded_with_a_note(tmp_path, name):
+    result, taken = unpacked(tmp_path, {f"hw/{name}": "mine"})
+    shown = grade._quoted(f"hw/{name}")
+    assert taken == {"style_transfer.py": "mine"} and result.graded == {"style_transfer.py": shown}
+    assert result.notes == [f"found {shown}: rename it to style_transfer.py"]
+
+
+@pytest.mark.parametrize("name", ["style_transfer.pyc", "style_transfer_v2.py", "my_style_transfer.py",
+                                  ".ipynb_checkpoints/style_transfer-checkpoint.ipynb", "__MACOSX/._style_transfer.py"])
+def test_other_names_are_no_near_miss(tmp_path, name):
+    result, taken = unpacked(tmp_path, {name: "x", "fast_transfer.py": "fast"})
+    assert taken == {"fast_transfer.py": "fast"} and result.notes == [] and result.graded == {
+        "fast_transfer.py": "fast_transfer.py"}
+
+
+def test_a_flood_of_copies_or_notebooks_gets_a_few_lines(tmp_path):
+    result, taken = unpacked(tmp_path / "a", {f"d{k}/style_transfer.py": "x" for k in range(500)})
+    assert taken == {} and result.notes == [
+        "500 copies of style_transfer.py (d0/style_transfer.py, d1/style_transfer.py, d10/style_transfer.py and "
+        "497 more): graded none; keep one and submit again"]
+    result, taken = unpacked(tmp_path / "b", {f"lab{k}.ipynb": "{}" for k in range(500)})
+    assert taken == {} and result.notes == [f"found lab{k}.ipynb: submit style_transfer.py and fast_transfer.py"
+                                            for k in (0, 1, 10)]
