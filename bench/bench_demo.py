@@ -24,6 +24,7 @@ from pathlib import Path
 
 from gradio_client import Client, handle_file
 
+from bench.machine import describe
 from stylelab import engine
 from stylelab.demo import build_demo, stop_all
 from stylelab.transfer import run_transfer
@@ -70,6 +71,7 @@ def main():
         run_transfer("astronaut", "swirls", size=256, num_iters=100, callback=after_two)
         floors.append(time.perf_counter() - start)
     first, second, floor = (statistics.median(x) for x in (firsts, stylised, floors))
+    print(describe())
     print(f"click to first streamed image at 256 px: {first:.2f} s (median of {args.trials}; "
           f"min {min(firsts):.2f}, max {max(firsts):.2f})")
     print(f"click to first stylised image (evaluation 2): {second:.2f} s (min {min(stylised):.2f}, "

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.machine import describe
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,6 +45,7 @@ def main():
     assert all(r.passed for r in results)
     command = wall([sys.executable, "-m", "grader", "check", "--impl", "solutions"], args.repeats)
     floor = wall([sys.executable, "-c", "import torch"], args.repeats)
+    print(describe())
     print(f"all public checks, in process:        {statistics.median(inside):.2f} s (median of {args.repeats})")
     print(f"python -m grader check, whole command: {command:.2f} s")
     print(f"python -c 'import torch' (the floor):  {floor:.2f} s")

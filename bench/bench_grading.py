@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.machine import describe
 from grader import grade, sandbox
 from grader.sandbox import bubblewrap
 from solutions import style_transfer as solutions
@@ -61,6 +62,7 @@ def main():
         for _ in range(3):
             subprocess.run(command, check=True)
     floor = (time.perf_counter() - floor_start) / 3
+    print(describe())
     print(f"{len(grades)} submissions, --workers {args.workers}, sandbox: {grades[0].isolation}; "
           f"statuses: {', '.join(sorted(statuses))}")
     print(f"grade-class: {seconds:.1f} s in all, {seconds / len(grades):.2f} s per submission "

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from bench.machine import describe
 from stylelab import engine
 from stylelab.backbones import load_backbone
 from stylelab.examples import example_image
@@ -131,6 +132,7 @@ def main():
         for k, picture in enumerate(pictures):
             sheet.paste(picture, (k * pictures[0].width, 0))
         sheet.save(out / "bench_quality.png")
+    print(describe())
     print(f"astronaut at {args.size} px, style {style_name}; both PNGs judged by pastiche's own loss code")
     print(f"pastiche, {args.pastiche_steps} steps: {theirs:.1f} s; content {content:,.0f}, style {style:,.0f}")
     print(f"stylelab, schedule {args.schedule or 'default'} (goal: time at most 0.33x, both terms at most 1x):")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from bench.machine import describe
 from stylelab.examples import example_image
 from stylelab.images import load_image, save_image
 from stylelab.transfer import run_transfer
@@ -73,8 +74,8 @@ def main():
     Path("out/bench").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         content, style, source = prepare(Path(tmp), args.size)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-              f"content {tuple(load_image(content).shape[-2:])}, style {source} "
+        print(describe())
+        print(f"content {tuple(load_image(content).shape[-2:])}, style {source} "
               f"{tuple(load_image(style).shape[-2:])}; {args.iters} L-BFGS iterations")
         best = {}
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits all alike

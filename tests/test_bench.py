@@ -1,0 +1,31 @@
+"""Every benchmark says which machine its figures are from: speed ratios turn around from one CPU to the next."""
+
+import re
+from pathlib import Path
+
+import torch
+
+from bench import machine
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_every_bench_prints_the_machine_line():
+    benches = sorted(p for p in BENCH.glob("bench_*.py"))
+    assert len(benches) >= 7
+    for path in benches:
+        assert "print(describe())" in path.read_text(), f"{path.name} prints no CPU line (bench.machine.describe)"
+
+
+def test_the_machine_line_names_this_cpu_its_flags_and_torch():
+    line = machine.describe()
+    model, flags = machine.cpu()
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""  # read here independently of machine.cpu
+    named, listed = re.search(r"^model name\s*:\s*(.+)$", text, re.M), re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+    if named:  # x86 Linux; ARM's cpuinfo has neither line
+        assert model == named.group(1).strip()
+    if listed:
+        assert flags == [f for f in machine.FLAGS if f in listed.group(1).split()]
+    assert line.startswith(f"CPU: {model} (")
+    assert f"torch {torch.__version__}" in line and f"{torch.get_num_threads()} threads" in line
