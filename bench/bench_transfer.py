@@ -10,7 +10,7 @@ VGG-19, the unit both tools pay for: pastiche runs L-BFGS without a line search,
 one evaluation per iteration; stylelab's num_iters counts evaluations, which its
 strong-Wolfe line search spends (about one per L-BFGS iteration once under way).
 
-    python -m bench.bench_transfer [--iters 100] [--size 256] [--repeats 1]   (or make bench)
+    python -m bench.bench_transfer [--iters 100] [--size 256] [--repeats 3]   (or make bench)
 
 The style image is ../shared/images/starry_night.jpg when present (local
 benchmarking only), else the built-in `swirls`. A ratio above 1 means stylelab
@@ -18,6 +18,7 @@ is faster per iteration.
 """
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 
 from bench.machine import describe
+from stylelab import speed
 from stylelab.examples import example_image
 from stylelab.images import load_image, save_image
 from stylelab.transfer import run_transfer
@@ -55,42 +57,68 @@ def time_pastiche(content, style, iters):
     return seconds / iters
 
 
-ZEROS = "stylelab, zero padding as pastiche's"
-
-
-def time_stylelab(content, style, iters, channels_last, padding="replicate"):
-    result = run_transfer(content, style, size=None, num_iters=iters, optimizer="lbfgs",
-                          channels_last=channels_last, padding=padding)
-    result.image.save(f"out/bench/stylelab{'' if channels_last else '_contiguous'}_{padding}.png")
+def time_stylelab(content, style, iters, student=False, padding="replicate", **choices):
+    """Seconds per evaluation of the engine; student: as the labs run a student's losses (contiguous, so
+    that `.view` works). choices: channels_last, precision; the rest as stylelab.speed chose."""
+    chosen = {**speed.choice(student=student), **choices}
+    result = run_transfer(content, style, size=None, num_iters=iters, optimizer="lbfgs", padding=padding,
+                          impl=_students_copy() if student else None, **chosen)
+    name = f"{'student' if student else 'reference'}_{chosen['precision']}_{padding}"
+    result.image.save(f"out/bench/stylelab_{name}{'_cl' if chosen['channels_last'] else ''}.png")
     return result.seconds / iters
+
+
+def _students_copy():
+    """The reference solutions as another module, so run_transfer treats them as a student's code."""
+    import importlib.util
+
+    import solutions.style_transfer as reference
+
+    spec = importlib.util.spec_from_file_location("students_style_transfer", reference.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iters", type=int, default=100)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     Path("out/bench").mkdir(parents=True, exist_ok=True)
+    print(describe())
+    reference, student = speed.choice(), speed.choice(student=True)
+    layout = {True: "channels-last", False: "contiguous"}
+    ours = f"stylelab ({reference['precision']}, {layout[reference['channels_last']]}: stylelab.speed's choice)"
+    students = f"stylelab, a student's code ({student['precision']}, contiguous)"
+    rows = {
+        "pastiche": lambda: time_pastiche(content, style, args.iters),
+        ours: lambda: time_stylelab(content, style, args.iters),
+        "stylelab, float32 channels-last": lambda: time_stylelab(content, style, args.iters, precision="float32",
+                                                                  channels_last=True),
+        "stylelab, zero padding as pastiche's": lambda: time_stylelab(content, style, args.iters, padding="zeros"),
+        students: lambda: time_stylelab(content, style, args.iters, student=True),
+        "stylelab, a student's code in float32": lambda: time_stylelab(content, style, args.iters, student=True,
+                                                                        precision="float32"),
+    }
+    times = {name: [] for name in rows}
     with tempfile.TemporaryDirectory() as tmp:
         content, style, source = prepare(Path(tmp), args.size)
-        print(describe())
         print(f"content {tuple(load_image(content).shape[-2:])}, style {source} "
-              f"{tuple(load_image(style).shape[-2:])}; {args.iters} L-BFGS iterations")
-        best = {}
+              f"{tuple(load_image(style).shape[-2:])}; {args.iters} L-BFGS iterations, "
+              f"median of {args.repeats} alternating runs")
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits all alike
-            for name, run in (("pastiche", lambda: time_pastiche(content, style, args.iters)),
-                              ("stylelab", lambda: time_stylelab(content, style, args.iters, True)),
-                              (ZEROS,
-                               lambda: time_stylelab(content, style, args.iters, True, "zeros")),
-                              ("stylelab, contiguous",
-                               lambda: time_stylelab(content, style, args.iters, False))):
-                best[name] = min(best.get(name, float("inf")), run())
-    for name, seconds in best.items():
-        print(f"{name:42s} {seconds:.3f} s/iteration")
-    print(f"ratio pastiche / stylelab: {best['pastiche'] / best['stylelab']:.2f}x "
-          f"(padding with zeros as pastiche does: {best['pastiche'] / best[ZEROS]:.2f}x; "
-          f"contiguous, as students' code runs: {best['pastiche'] / best['stylelab, contiguous']:.2f}x)")
+            for name, run in rows.items():
+                times[name].append(run())
+    median = {name: statistics.median(values) for name, values in times.items()}
+    theirs = median.pop("pastiche")
+    print(f"{'pastiche':64s} {theirs:.3f} s/iteration")
+    for name, seconds in median.items():
+        print(f"{name:64s} {seconds:.3f} s/iteration = {theirs / seconds:.2f}x pastiche's speed")
+    mine, theirs_students = theirs / median[ours], theirs / median[students]
+    print(f"goals: the reference at least 1.25x pastiche's speed: {mine:.2f}x ({'met' if mine >= 1.25 else 'NOT met'}); "
+          f"a student's code at least 1.0x: {theirs_students:.2f}x ({'met' if theirs_students >= 1.0 else 'NOT met'})")
     print("outputs in out/bench/")
 
 

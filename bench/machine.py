@@ -5,23 +5,9 @@ bfloat16 or not), so each bench prints this before its figures.
 """
 
 import os
-import platform
 import re
 
-# the instruction sets that decide which kernels oneDNN and onnxruntime pick
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
-def cpu():
-    """(model name, [the FLAGS this CPU has]) from /proc/cpuinfo; the platform's name elsewhere."""
-    try:
-        info = open("/proc/cpuinfo").read()
-    except OSError:
-        return platform.processor() or platform.machine(), []
-    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
-    flags = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
-    have = set(flags.group(1).split()) if flags else set()
-    return (model.group(1).strip() if model else platform.machine()), [f for f in FLAGS if f in have]
+from stylelab.speed import FLAGS, cpu
 
 
 def describe():

@@ -223,9 +223,10 @@ def available_backbones():
 
 
 PADDINGS = ("zeros", "replicate")  # how the convolutions may pad: see load_backbone
+PRECISIONS = ("float32", "bfloat16")  # what the convolutions compute in: see load_backbone
 
 
-def load_backbone(name="vgg19", layers=None, channels_last=False, padding="zeros"):
+def load_backbone(name="vgg19", layers=None, channels_last=False, padding="zeros", precision="float32"):
     """Load a frozen, pretrained feature extractor.
 
     Inputs:
@@ -243,6 +244,13 @@ def load_backbone(name="vgg19", layers=None, channels_last=False, padding="zeros
       along its borders to match the features of that frame; "replicate"
       repeats the edge pixels instead (stylelab.transfer's choice). The weights
       are the same.
+    - precision: "float32", or "bfloat16": the convolutions store their weights
+      in bfloat16 and compute in it (with float32 accumulation inside oneDNN),
+      which is about 1.8x faster where the CPU has bfloat16 instructions
+      (AVX512_BF16 or AMX; stylelab.speed) and slower where it does not. The
+      outputs of the modules in `layers` come back as float32, so the Gram
+      matrices and losses computed from them accumulate in float32; the other
+      modules' outputs stay bfloat16.
 
     Returns a Backbone in eval mode whose parameters have requires_grad=False, so
     backward passes compute gradients for the image only.
@@ -251,6 +259,8 @@ def load_backbone(name="vgg19", layers=None, channels_last=False, padding="zeros
         raise KeyError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
     if padding not in PADDINGS:
         raise ValueError(f"unknown padding {padding!r}; choose one of: {', '.join(PADDINGS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     loader, normalization = BACKBONES[name]
     cnn, layer_names = loader()
     backbone = Backbone(name, cnn, tuple(layer_names), normalization)
@@ -264,6 +274,23 @@ def load_backbone(name="vgg19", layers=None, channels_last=False, padding="zeros
             module.padding_mode = padding  # read on every call; a 1x1 kernel pads nothing either way
     backbone.cnn.eval()
     backbone.cnn.requires_grad_(False)
+    if precision == "bfloat16":
+        read = [layer if isinstance(layer, int) else backbone.index(layer) for layer in layers or ()]
+        _in_bfloat16(backbone.cnn, read or range(len(backbone.cnn)))
     if channels_last:
         backbone.cnn.to(memory_format=torch.channels_last)
     return backbone
+
+
+def _in_bfloat16(cnn, read):
+    """Run cnn's convolutions in bfloat16, giving float32 back at the module indices in read.
+
+    Forward hooks, not new modules: cnn keeps its modules and their indices, and
+    a student's extract_features runs it unchanged.
+    """
+    for module in cnn.modules():
+        if isinstance(module, nn.Conv2d):
+            module.to(torch.bfloat16)
+            module.register_forward_pre_hook(lambda _, args: tuple(a.to(torch.bfloat16) for a in args))
+    for index in read:
+        cnn[index].register_forward_hook(lambda _, args, output: output.float())

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from stylelab.backbones import BACKBONES, PADDINGS, BackboneUnavailable
+from stylelab.backbones import BACKBONES, PADDINGS, PRECISIONS, BackboneUnavailable
 from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES, resolve_image
 from stylelab.images import ImageError
 from stylelab.train import CROP, STYLE_SIZE
@@ -45,6 +45,9 @@ def build_parser():
     t.add_argument("--padding", default="replicate", choices=list(PADDINGS),
                    help="how the backbone's convolutions pad: replicate repeats the edge pixels, so no dark "
                         "bands and dots grow along the borders; zeros runs the network as it was trained")
+    t.add_argument("--precision", default=None, choices=list(PRECISIONS),
+                   help="what the backbone's convolutions compute in (default: what stylelab.speed measured "
+                        "fastest on this CPU; bfloat16 only where the CPU has it)")
     t.add_argument("--content-layer", default=None, help="layer name, e.g. relu4_2")
     t.add_argument("--style-layers", nargs="+", default=None, help="layer names")
     t.add_argument("--content-weight", type=float, default=None)
@@ -86,6 +89,9 @@ def build_parser():
                         "must take the style")
     f.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this model's weights (the same styles and widths) instead of fresh ones")
+    f.add_argument("--precision", default=None, choices=list(PRECISIONS),
+                   help="the loss network's convolutions (default: float32 on a GPU; on a CPU what "
+                        "stylelab.speed measured fastest, bfloat16 where the CPU has it)")
     f.add_argument("--work-side", type=int, default=None, metavar="PIXELS",
                    help="stylise photos longer than this from a reduced copy, enlarged guided by the photo "
                         "(default: always at full size)")
@@ -137,7 +143,7 @@ def transfer(args):
                           style_size=args.style_size, num_iters=args.num_iters,
                           optimizer=args.optimizer, lr=args.lr, init=args.init,
                           noise_ratio=args.noise_ratio, seed=args.seed, callback=callback,
-                          padding=args.padding, **overrides)
+                          padding=args.padding, precision=args.precision, **overrides)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(out)
     history = out.with_suffix(".json")
@@ -160,7 +166,8 @@ def train_fast(args):
                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
                  max_seconds=None if args.minutes is None else 60 * args.minutes,
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
-                 widths=args.widths, work_side=args.work_side, tiles=args.tiles, init=args.init, command=command,
+                 widths=args.widths, work_side=args.work_side, tiles=args.tiles, init=args.init,
+                 precision=args.precision, command=command,
                  **overrides)
     print(f"wrote {path}")
 

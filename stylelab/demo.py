@@ -41,6 +41,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylelab import speed
 from stylelab.backbones import BACKBONES, BackboneUnavailable, available_backbones, load_backbone
 from stylelab.examples import CONTENT_IMAGES, STYLE_IMAGES, example_image
 from stylelab.images import ImageError, load_image, open_image, to_pil
@@ -387,6 +388,7 @@ def build_demo(examples_dir=None, model_path=None, limits=None):
 
     paths = example_files(examples_dir or Path(tempfile.gettempdir()) / "stylelab-examples")
     load_backbone("vgg19")  # warm the weights' cache now, so the first Paint streams at once
+    speed.choice()  # and measure this CPU's fastest settings now (cached), not on the first click
     model = load_model(model_path or SHIPPED)
     admissions = Admissions(limits) if limits else None
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from stylelab import speed
 from stylelab.backbones import Margin, load_backbone
 from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
 from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, default_fast_impl, save_model
@@ -107,10 +108,11 @@ class LossNetwork:
     style_layers: list
 
 
-def loss_network(settings, device="cpu", channels_last=True, margin=LOSS_MARGIN):
-    """VGG-19 cut after its deepest needed layer, behind a Preprocess module (indices shift by 1)."""
+def loss_network(settings, device="cpu", channels_last=True, margin=LOSS_MARGIN, precision="float32"):
+    """VGG-19 cut after its deepest needed layer, behind a Preprocess module (indices shift by 1);
+    precision: its convolutions' (load_backbone)."""
     layers = (settings["content_layer"],) + tuple(settings["style_layers"])
-    backbone = load_backbone("vgg19", layers=layers, channels_last=channels_last)
+    backbone = load_backbone("vgg19", layers=layers, channels_last=channels_last, precision=precision)
     cnn = nn.Sequential(Preprocess(backbone.normalization, margin), *backbone.cnn).to(device)
     return LossNetwork(cnn, 1 + backbone.index(settings["content_layer"]),
                        [1 + backbone.index(layer) for layer in settings["style_layers"]])
@@ -227,8 +229,8 @@ def _bar(step, steps, width=24):
 
 def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_SIZE, batch_size=4, lr=1e-3,
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
-               widths=None, num_res=None, work_side=None, tiles=1, init=None, log=print, command="", impl=None,
-               **weights):
+               widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, log=print, command="",
+               impl=None, **weights):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -246,6 +248,10 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     take the style; tiles must divide size.
     init: a model file (of the same styles and widths) to start from instead
     of fresh weights: a second stage of training on other settings.
+    precision: the loss network's convolutions, "float32" or "bfloat16"
+    (load_backbone); None: float32 on a GPU, and on a CPU what stylelab.speed
+    measured fastest (bfloat16 where the CPU has it). The transformation
+    network, its optimiser and every loss stay float32.
     """
     from stylelab.transfer import default_impl
 
@@ -278,7 +284,9 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     out = Path(out)
     checkpoint = out.with_name(out.name + ".ckpt")
 
-    loss_net = loss_network(settings, device, channels_last=impl is default_fast_impl())
+    if precision is None:
+        precision = speed.choice()["precision"] if device.type == "cpu" else "float32"
+    loss_net = loss_network(settings, device, channels_last=impl is default_fast_impl(), precision=precision)
     targets = style_grams(loss_net, styles, style_size, device, default_impl())
     loss_net.cnn[0].tiles = tiles  # the style images are the targets, whole; only the training crops are tiled
     photos = Photos(dataset, size)
@@ -300,7 +308,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
                   style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
                   num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles,
-                  init=str(init) if init else None, **settings, per_style=per_style)
+                  init=str(init) if init else None, precision=precision, **settings, per_style=per_style)
     if resume and checkpoint.is_file():
         # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from stylelab import engine
+from stylelab import engine, speed
 from stylelab.backbones import BACKBONES, Margin, load_backbone
 from stylelab.examples import resolve_image
 from stylelab.images import ImageError, load_image, save_image, to_pil
@@ -73,7 +73,7 @@ def default_impl():
 
 def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                  num_iters=200, optimizer="lbfgs", lr=None, init=None,
-                 noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None, margin=0,
+                 noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None, precision=None, margin=0,
                  padding="replicate", **weights):
     """Stylise content with style and return a TransferResult.
 
@@ -90,8 +90,10 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
       unused, and a callback may raise engine.Stop to end the run with the best
       image so far); "adam" runs impl's own style_transfer loop.
     - impl: the module holding the exercises; the reference solutions if None.
-    - channels_last: run the backbone channels-last (faster on CPUs); None means
-      only for the reference solutions, since students' `.view` calls would break.
+    - channels_last: run the backbone channels-last (faster on most CPUs), and
+      precision: "float32" or "bfloat16" for its convolutions (load_backbone).
+      None: what stylelab.speed measured fastest on this CPU, never channels-last
+      for a student's impl, since `.view` calls would break.
     - margin: show the backbone the picture inside a margin this many pixels
       wide that repeats its edge, so that its zero padding does not reward
       dots along the borders (the loss of stylelab.train, LOSS_MARGIN); 0: as
@@ -121,11 +123,13 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                          f"{', '.join(INITS[optimizer])}")
     reference = default_impl()
     impl = impl or reference
-    if channels_last is None:
-        channels_last = impl is reference
+    if channels_last is None or precision is None:
+        fastest = speed.choice(student=impl is not reference)
+        channels_last = fastest["channels_last"] if channels_last is None else channels_last
+        precision = precision or fastest["precision"]
 
     net = load_backbone(backbone, layers=(settings["content_layer"],) + style_layers,
-                        channels_last=channels_last, padding=padding)
+                        channels_last=channels_last, padding=padding, precision=precision)
     content_img = load_image(resolve_image(content), size, net.preprocess)
     style_img = load_image(resolve_image(style), style_size or size, net.preprocess)
     cnn, shift = net.cnn, 0
@@ -146,7 +150,8 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                                            pixel_range=net.pixel_range(), seed=seed, callback=callback)
     seconds = time.perf_counter() - start
     settings.update(backbone=backbone, size=size, style_size=style_size or size, num_iters=num_iters,
-                    optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin, padding=padding)
+                    optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin, padding=padding,
+                    channels_last=channels_last, precision=precision)
     return TransferResult(to_pil(img, net.deprocess), img, history, seconds, settings)
 
 

@@ -332,8 +332,9 @@ def test_the_judge_scores_a_picture_as_the_engine_scores_its_first_evaluation():
     from stylelab.yardstick import Judge
 
     photo = example_image("chelsea").resize((72, 48))
-    # the engine's first evaluation, from the photo itself, at its preset, on VGG-19 as trained
-    first = run_transfer(photo, "swirls", size=48, num_iters=1, init="content", padding="zeros").history
+    # the engine's first evaluation, from the photo itself, at its preset, on VGG-19 as trained (in float32)
+    first = run_transfer(photo, "swirls", size=48, num_iters=1, init="content", padding="zeros",
+                         precision="float32").history
     judge = Judge(photo, "swirls", 48)
     assert judge.content(photo) == 0
     assert judge.style(photo) == pytest.approx(first["style"][0], rel=1e-4)
