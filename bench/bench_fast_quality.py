@@ -62,19 +62,22 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--num-iters", type=int, default=100)
     parser.add_argument("--grid", type=int, default=GRID, help="tiles per side")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="what the networks compute in (stylelab.fast.load_model)")
     parser.add_argument("--out", default="out/bench/fast_quality.png")
     parser.add_argument("--cache", default="out/cache/engine", metavar="DIR",
                         help="where the engine's pictures are kept")
     args = parser.parse_args(argv)
     reuse_freed_memory()
-    models = [load_model(path) for path in args.model]
+    models = [load_model(path, precision=args.precision) for path in args.model]
     for model, side in zip(models, args.work_side or []):
         model.work_side = side or model.work_side
     styles = models[0].styles
     # by file name, or by the whole path where two file names are the same (run1/m.pt, run2/m.pt)
     files = [Path(path).name for path in args.model]
     names = [name if files.count(name) == 1 else str(path) for name, path in zip(files, args.model)]
-    names = [f"{name} (work side {model.work_side or 'none'})" for name, model in zip(names, models)]
+    names = [f"{name} (work side {model.work_side or 'none'}, {args.precision})"
+             for name, model in zip(names, models)]
     print(describe())
     print(f"against the engine ({args.num_iters} evaluations, {args.size} px), {args.grid}x{args.grid} tiles; "
           f"goals: strength >= {GOALS['whole']}, median tile >= {GOALS['median_tile']}, "

@@ -145,12 +145,13 @@ def main():
     for (num_iters, precision), (seconds, (ours_content, ours_style)) in rows.items():
         wins = seconds <= theirs / 3 and ours_content <= content and ours_style <= style
         print(f"  {num_iters:4d} evaluations, {precision:8s}: {seconds:6.1f} s = {seconds / theirs:.2f}x; content "
-              f"{ours_content:,.0f} = {ours_content / content:.2f}x, style {ours_style:,.0f} = {ours_style / style:.2f}x"
-              f"{'  <- no worse on both, in a third of the time' if wins else ''}")
+              f"{ours_content:,.0f} = {ours_content / content:.2f}x, style {ours_style:,.0f} = "
+              f"{ours_style / style:.2f}x{'  <- no worse on both, in a third of the time' if wins else ''}")
     for num_iters in args.num_iters:  # bfloat16 may change the speed, never the picture's quality
         (_, single), (_, half) = rows[num_iters, "float32"], rows[num_iters, "bfloat16"]
+        verdict = "no worse on both" if half[0] <= single[0] and half[1] <= single[1] else "WORSE on a term"
         print(f"  bfloat16 against float32 at {num_iters} evaluations: content {half[0] / single[0]:.3f}x, style "
-              f"{half[1] / single[1]:.3f}x ({'no worse on both' if half[0] <= single[0] and half[1] <= single[1] else 'WORSE on a term'})")
+              f"{half[1] / single[1]:.3f}x ({verdict})")
     print(f"side by side (photo, pastiche, stylelab at {args.num_iters[0]}): out/bench_quality.png")
 
 

@@ -104,6 +104,9 @@ def build_parser():
     z.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
     z.add_argument("--size", type=int, default=None,
                    help="the output's shorter side: the photo is enlarged or shrunk first (longer side at most 2048)")
+    z.add_argument("--precision", default=None, choices=list(PRECISIONS),
+                   help="what the network computes in (default: what stylelab.speed measured fastest on this "
+                        "CPU; bfloat16 only where the CPU has it)")
     z.add_argument("--out", default=None, help="PNG to write (default: out/CONTENT_fast.png)")
 
     x = commands.add_parser("export-onnx", help="write a fast model as ONNX")
@@ -190,7 +193,9 @@ def stylize(args):
     from stylelab.fast import SHIPPED, load_model, stylize as run
     from stylelab.images import load_image
 
-    model = load_model(args.model or SHIPPED)
+    from stylelab import speed
+
+    model = load_model(args.model or SHIPPED, precision=args.precision or speed.choice("fast")["precision"])
     rgb = load_image(resolve_image(args.content))
     start = time.perf_counter()
     image = run(model, rgb, parse_mix(args.mix) or None, args.preserve_color, size=args.size)

@@ -389,7 +389,7 @@ def build_demo(examples_dir=None, model_path=None, limits=None):
     paths = example_files(examples_dir or Path(tempfile.gettempdir()) / "stylelab-examples")
     load_backbone("vgg19")  # warm the weights' cache now, so the first Paint streams at once
     speed.choice()  # and measure this CPU's fastest settings now (cached), not on the first click
-    model = load_model(model_path or SHIPPED)
+    model = load_model(model_path or SHIPPED, precision=speed.choice("fast")["precision"])
     admissions = Admissions(limits) if limits else None
 
     def admit(content, style_1=None, style_2=None, style_3=None, weight_1=1.0, weight_2=0.5, weight_3=0.5,

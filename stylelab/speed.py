@@ -1,18 +1,21 @@
-"""How the engine's loss network runs fastest on this CPU: measured once, then remembered.
+"""How the kit's networks run fastest on this CPU: measured once, then remembered.
 
-Two choices decide the speed of VGG-19's forward and backward passes on a CPU,
-and which way wins turns around from one CPU to the next:
+Two choices decide the speed of a network's convolutions on a CPU, and which
+way wins turns around from one CPU to the next:
 
-- precision: bfloat16 convolutions run about 1.8x faster than float32 where the
+- precision: bfloat16 convolutions run 1.5-4x faster than float32 where the
   CPU has bfloat16 instructions (AVX512_BF16, AMX), and slower where oneDNN
   has to emulate them, so bfloat16 is tried only where they exist;
 - layout: channels-last feature maps suit oneDNN's kernels on most CPUs, but
   not on every one; students' code runs contiguous either way, since their
   `features.view(N, C, H * W)` needs it.
 
-`choice()` times one pass of each candidate on first use (about two seconds)
-and caches the winner per CPU model, flags, torch version and thread count in
-CACHE. The environment overrides it: STYLELAB_PRECISION=float32|bfloat16 and
+`choice(kind)` times each candidate on first use (a few seconds) and caches
+the winner per CPU model, flags, torch version and thread count in
+cache_path(). The kinds: "reference", the engine's VGG-19 forward and backward
+pass with the reference solutions; "student", the same with a student's code;
+"fast", the fast network's forward pass (stylelab.fast). The environment
+overrides the probe: STYLELAB_PRECISION=float32|bfloat16 and
 STYLELAB_CHANNELS_LAST=0|1. Threads are torch's own default, one per core.
 """
 
@@ -31,6 +34,7 @@ FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
 PROBE_SIDE = 160  # px: relu5_1 still 10x10; one float32 pass takes about 0.2 s on two cores
 PROBE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")  # the VGG-19 preset's
+FAST_PROBE = (384, 512)  # (H, W): the fast network's forward pass takes about 0.05 s on two cores
 
 
 def cache_path():
@@ -54,22 +58,36 @@ def native_bfloat16():
     return torch.backends.mkldnn.enabled and any(flag in cpu()[1] for flag in NATIVE_BF16)
 
 
-def _key(student):
+KINDS = ("reference", "student", "fast")
+
+
+def _key(kind):
     model, flags = cpu()
     return (f"{model} | {' '.join(flags)} | torch {torch.__version__} | oneDNN "
-            f"{'on' if torch.backends.mkldnn.enabled else 'off'} | {torch.get_num_threads()} threads | "
-            f"{'student' if student else 'reference'}")
+            f"{'on' if torch.backends.mkldnn.enabled else 'off'} | {torch.get_num_threads()} threads | {kind}")
 
 
-def candidates(student):
-    """The (precision, channels_last) pairs worth timing here."""
+def candidates(kind):
+    """The (precision, channels_last) pairs worth timing here for kind."""
     precisions = ["float32"] + (["bfloat16"] if native_bfloat16() else [])
-    layouts = [False] if student else [True, False]
+    layouts = {"reference": [True, False], "student": [False], "fast": [True]}[kind]
     return [(precision, layout) for precision in precisions for layout in layouts]
 
 
-def seconds_per_pass(precision, channels_last, repeats=3):
-    """The median time of one forward and backward pass of VGG-19 to relu5_1 on a PROBE_SIDE picture."""
+def seconds_per_pass(kind, precision, channels_last, repeats=3):
+    """The median time of one pass of kind's network: VGG-19 to relu5_1, forward and backward, on a
+    PROBE_SIDE picture; or the fast network's forward pass on a FAST_PROBE picture."""
+    one_pass = (_fast_pass if kind == "fast" else _vgg_pass)(precision, channels_last)
+    one_pass()  # oneDNN picks and caches its kernels on the first call
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        one_pass()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _vgg_pass(precision, channels_last):
     from stylelab.backbones import load_backbone
 
     net = load_backbone("vgg19", layers=PROBE_LAYERS, channels_last=channels_last, padding="replicate",
@@ -87,44 +105,56 @@ def seconds_per_pass(precision, channels_last, repeats=3):
             feats.append(out)
         sum(feats[k].square().mean() for k in taps).backward()
 
-    one_pass()  # oneDNN picks and caches its kernels on the first call
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        one_pass()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return one_pass
 
 
-def probe(student):
-    """{(precision, channels_last): seconds} for every candidate, timed in turns."""
-    pairs = candidates(student)
+def _fast_pass(precision, channels_last):
+    from stylelab.fast import TransformerNet
+
+    net = TransformerNet(1).eval().requires_grad_(False).to(getattr(torch, precision))  # untrained: as fast
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    picture = torch.rand(1, 3, *FAST_PROBE, dtype=getattr(torch, precision))
+    mix = torch.ones(1, 1, dtype=picture.dtype)
+
+    def one_pass():
+        with torch.inference_mode():
+            net(picture, mix)
+
+    return one_pass
+
+
+def probe(kind):
+    """{(precision, channels_last): seconds} for every candidate of kind, timed in turns."""
+    pairs = candidates(kind)
     times = {pair: [] for pair in pairs}
     for _ in range(2):  # alternating, so a burst of other load hits every candidate alike
         for pair in pairs:
-            times[pair].append(seconds_per_pass(*pair))
+            times[pair].append(seconds_per_pass(kind, *pair))
     return {pair: min(values) for pair, values in times.items()}
 
 
-def choice(student=False):
-    """{"precision": ..., "channels_last": ...} for the engine on this machine: the environment's
+def choice(kind="reference"):
+    """{"precision": ..., "channels_last": ...} for kind (KINDS) on this machine: the environment's
     overrides, else the cached probe, else a probe now (cached). Students' code is never channels-last."""
-    chosen = _overrides(student)
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    chosen = _overrides(kind)
     if len(chosen) < 2:
-        measured = _cached(student)
+        measured = _cached(kind)
         if measured is None:
-            timed = probe(student)
+            timed = probe(kind)
             precision, channels_last = min(timed, key=timed.get)
             measured = {"precision": precision, "channels_last": channels_last,
                         "seconds": {f"{p} {'channels-last' if c else 'contiguous'}": round(t, 4)
                                     for (p, c), t in timed.items()}}
-            _remember(student, measured)
+            _remember(kind, measured)
         chosen = {"precision": measured["precision"], "channels_last": measured["channels_last"], **chosen}
-    chosen["channels_last"] = chosen["channels_last"] and not student
+    chosen["channels_last"] = chosen["channels_last"] and kind != "student"
     return chosen
 
 
-def _overrides(student):
+def _overrides(kind):
     chosen = {}
     precision, layout = os.environ.get("STYLELAB_PRECISION"), os.environ.get("STYLELAB_CHANNELS_LAST")
     if precision:
@@ -135,26 +165,26 @@ def _overrides(student):
         if layout not in ("0", "1"):
             raise ValueError(f"STYLELAB_CHANNELS_LAST={layout!r}: give 1 (channels-last) or 0 (contiguous)")
         chosen["channels_last"] = layout == "1"
-    elif student:
-        chosen["channels_last"] = False
+    elif kind != "reference":
+        chosen["channels_last"] = kind == "fast"
     return chosen
 
 
-def _cached(student):
+def _cached(kind):
     try:
-        return json.loads(cache_path().read_text()).get(_key(student))
+        return json.loads(cache_path().read_text()).get(_key(kind))
     except (OSError, ValueError, AttributeError):  # none yet, or unreadable: probe again
         return None
 
 
-def _remember(student, chosen):
+def _remember(kind, chosen):
     path = cache_path()
     try:
         known = json.loads(path.read_text())
         known = known if isinstance(known, dict) else {}
     except (OSError, ValueError):
         known = {}
-    known[_key(student)] = chosen
+    known[_key(kind)] = chosen
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f"{path.name}.{os.getpid()}")

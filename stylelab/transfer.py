@@ -124,7 +124,7 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     reference = default_impl()
     impl = impl or reference
     if channels_last is None or precision is None:
-        fastest = speed.choice(student=impl is not reference)
+        fastest = speed.choice("student" if impl is not reference else "reference")
         channels_last = fastest["channels_last"] if channels_last is None else channels_last
         precision = precision or fastest["precision"]
 

@@ -29,10 +29,12 @@ GRID = 4  # tiles per side: 64-px tiles at 256 px, each still wide enough for re
 
 
 def engine_picture(photo, style, size=256, num_iters=100):
-    """The engine's picture of photo in style at its default settings (a PIL image): the optimiser's side."""
+    """The engine's picture of photo in style at its default settings (a PIL image): the optimiser's side.
+
+    In float32 on every CPU, so that the yardstick does not move with the machine it runs on."""
     from stylelab.transfer import run_transfer
 
-    return run_transfer(photo, style, size=size, num_iters=num_iters).image
+    return run_transfer(photo, style, size=size, num_iters=num_iters, precision="float32").image
 
 
 class Judge:

@@ -32,6 +32,21 @@ def model_file(tmp_path_factory):
     return save_model(tmp_path_factory.mktemp("model") / "small.pt", net, ["a", "b"], {"command": "test"})
 
 
+def test_in_bfloat16_the_shipped_network_paints_the_picture_float32_paints():
+    photo = example_image("coffee").resize((200, 152))
+    pictures = {}
+    for precision in ("float32", "bfloat16"):
+        model = load_model(SHIPPED, precision=precision)
+        assert model.dtype == getattr(torch, precision)
+        pictures[precision] = np.asarray(stylize(model, photo, {"mosaic": 1.0}), dtype=np.int16)
+    assert pictures["float32"].shape == pictures["bfloat16"].shape == (152, 200, 3)
+    off = np.abs(pictures["float32"] - pictures["bfloat16"])
+    assert off.mean() < 1.5 and (off > 4).mean() < 0.05  # levels of 255: a difference no eye finds
+    assert np.abs(pictures["float32"] - np.asarray(photo, dtype=np.int16)).mean() > 10 * off.mean()
+    with pytest.raises(ValueError, match="choose float32 or bfloat16"):
+        load_model(SHIPPED, precision="half")
+
+
 def test_a_saved_model_loads_back_with_its_styles_and_half_precision_weights(model_file):
     model = load_model(model_file)
     assert model.styles == ["a", "b"] and model.training == {"command": "test"}

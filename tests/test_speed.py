@@ -22,7 +22,7 @@ def fresh(tmp_path, monkeypatch):
     monkeypatch.delenv("STYLELAB_CHANNELS_LAST", raising=False)
     timed = []
 
-    def seconds(precision, channels_last, repeats=3):
+    def seconds(kind, precision, channels_last, repeats=3):
         timed.append((precision, channels_last))
         return {("bfloat16", False): 1.0, ("bfloat16", True): 2.0, ("float32", True): 3.0}.get(
             (precision, channels_last), 4.0)
@@ -37,14 +37,28 @@ def test_the_fastest_candidate_is_chosen_once_and_remembered(fresh, monkeypatch)
     assert len(fresh) == 2 * 4  # every candidate, twice, in turns
     assert speed.choice() == {"precision": "bfloat16", "channels_last": False} and len(fresh) == 8  # cached
     stored = json.loads(speed.cache_path().read_text())
-    assert list(stored) == [speed._key(False)] and torch.__version__ in speed._key(False)
+    assert list(stored) == [speed._key("reference")] and torch.__version__ in speed._key("reference")
+
+
+def test_the_fast_network_chooses_its_precision_on_its_own_probe(fresh, monkeypatch):
+    monkeypatch.setattr(speed, "native_bfloat16", lambda: True)
+    assert speed.choice("fast") == {"precision": "bfloat16", "channels_last": True}
+    assert sorted(fresh) == [("bfloat16", True)] * 2 + [("float32", True)] * 2
+    with pytest.raises(ValueError, match="reference, student, fast"):
+        speed.choice("gpu")
+
+
+@pytest.mark.parametrize("kind", ["reference", "fast"])
+def test_a_real_probe_times_each_candidate(kind):
+    for precision, channels_last in speed.candidates(kind):
+        assert 0 < speed.seconds_per_pass(kind, precision, channels_last, repeats=1) < 30
 
 
 def test_no_bfloat16_where_the_cpu_lacks_it_and_students_run_contiguous(fresh, monkeypatch):
     monkeypatch.setattr(speed, "native_bfloat16", lambda: False)
     assert speed.choice() == {"precision": "float32", "channels_last": True}
     assert {pair[0] for pair in fresh} == {"float32"}
-    assert speed.choice(student=True) == {"precision": "float32", "channels_last": False}
+    assert speed.choice("student") == {"precision": "float32", "channels_last": False}
 
 
 def test_the_environment_overrides_the_probe(fresh, monkeypatch):
@@ -52,7 +66,7 @@ def test_the_environment_overrides_the_probe(fresh, monkeypatch):
     monkeypatch.setenv("STYLELAB_PRECISION", "float32")
     monkeypatch.setenv("STYLELAB_CHANNELS_LAST", "1")
     assert speed.choice() == {"precision": "float32", "channels_last": True} and fresh == []  # no probe
-    assert speed.choice(student=True) == {"precision": "float32", "channels_last": False}
+    assert speed.choice("student") == {"precision": "float32", "channels_last": False}
     monkeypatch.setenv("STYLELAB_PRECISION", "fp16")
     with pytest.raises(ValueError, match="STYLELAB_PRECISION='fp16': give float32 or bfloat16"):
         speed.choice()
