@@ -244,8 +244,9 @@ def load_backbone(name="vgg19", layers=None, channels_last=False, padding="zeros
       along its borders to match the features of that frame; "replicate"
       repeats the edge pixels instead (stylelab.transfer's choice). The weights
       are the same.
-    - precision: "float32", or "bfloat16": the convolutions store their weights
-      in bfloat16 and compute in it (with float32 accumulation inside oneDNN),
+    - precision: "float32", or "bfloat16": the convolutions after the first
+      store their weights in bfloat16 and compute in it (with float32
+      accumulation inside oneDNN; the first reads the picture itself in float32),
       which is about 1.8x faster where the CPU has bfloat16 instructions
       (AVX512_BF16 or AMX; stylelab.speed) and slower where it does not. The
       outputs of the modules in `layers` come back as float32, so the Gram
@@ -283,14 +284,16 @@ def load_backbone(name="vgg19", layers=None, channels_last=False, padding="zeros
 
 
 def _in_bfloat16(cnn, read):
-    """Run cnn's convolutions in bfloat16, giving float32 back at the module indices in read.
+    """Run cnn's convolutions but the first in bfloat16, giving float32 back at the module indices in read.
 
     Forward hooks, not new modules: cnn keeps its modules and their indices, and
     a student's extract_features runs it unchanged.
     """
-    for module in cnn.modules():
-        if isinstance(module, nn.Conv2d):
-            module.to(torch.bfloat16)
-            module.register_forward_pre_hook(lambda _, args: tuple(a.to(torch.bfloat16) for a in args))
+    convolutions = [module for module in cnn.modules() if isinstance(module, nn.Conv2d)]
+    # the first stays float32: in bfloat16 the picture itself would be rounded to about half a pixel
+    # level before any layer saw it, and L-BFGS would meet a loss that is flat between those steps
+    for module in convolutions[1:]:
+        module.to(torch.bfloat16)
+        module.register_forward_pre_hook(lambda _, args: tuple(a.to(torch.bfloat16) for a in args))
     for index in read:
         cnn[index].register_forward_hook(lambda _, args, output: output.float())
