@@ -32,6 +32,7 @@ from pathlib import Path
 from PIL import Image
 
 from bench.machine import describe
+from stylelab.backbones import PRECISIONS
 from stylelab.fast import SHIPPED, load_model, reuse_freed_memory, stylize
 from stylelab.train import HELD_OUT
 from stylelab.yardstick import GRID, Judge, engine_picture, strength
@@ -62,7 +63,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--num-iters", type=int, default=100)
     parser.add_argument("--grid", type=int, default=GRID, help="tiles per side")
-    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+    parser.add_argument("--precision", default="float32", choices=list(PRECISIONS),
                         help="what the networks compute in (stylelab.fast.load_model)")
     parser.add_argument("--out", default="out/bench/fast_quality.png")
     parser.add_argument("--cache", default="out/cache/engine", metavar="DIR",

@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from bench.machine import describe
 from stylelab import speed
 from stylelab.examples import example_image

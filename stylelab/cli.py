@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from stylelab import speed
 from stylelab.backbones import BACKBONES, PADDINGS, PRECISIONS, BackboneUnavailable
 from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES, resolve_image
 from stylelab.images import ImageError
@@ -192,8 +193,6 @@ def stylize(args):
 
     from stylelab.fast import SHIPPED, load_model, stylize as run
     from stylelab.images import load_image
-
-    from stylelab import speed
 
     model = load_model(args.model or SHIPPED, precision=args.precision or speed.choice("fast")["precision"])
     rgb = load_image(resolve_image(args.content))
