@@ -388,7 +388,8 @@ def build_demo(examples_dir=None, model_path=None, limits=None):
 
     paths = example_files(examples_dir or Path(tempfile.gettempdir()) / "stylelab-examples")
     load_backbone("vgg19")  # warm the weights' cache now, so the first Paint streams at once
-    speed.choice()  # and measure this CPU's fastest settings now (cached), not on the first click
+    speed.use_threads()  # and measure this CPU's fastest settings now (cached), not on the first click
+    speed.choice()
     model = load_model(model_path or SHIPPED, precision=speed.choice("fast")["precision"])
     admissions = Admissions(limits) if limits else None
 

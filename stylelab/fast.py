@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from stylelab.backbones import PRECISIONS
 from stylelab.images import ImageError, pil_to_rgb, resize, to_pil
 
 WIDTHS = (16, 32, 64)  # channels after conv1, conv2, conv3 (Johnson et al.: 32, 64, 128)
@@ -164,8 +165,8 @@ def load_model(path=SHIPPED, impl=None, channels_last=None, precision="float32")
                          f"train-fast, not its .ckpt)")
     net = TransformerNet(len(stored["styles"]), stored["widths"], stored["num_res"], impl)
     net.load_state_dict({k: v.float() for k, v in stored["state_dict"].items()})
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"unknown precision {precision!r}; choose float32 or bfloat16")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     net.to(getattr(torch, precision))
     if impl is None if channels_last is None else channels_last:
         net.to(memory_format=torch.channels_last)

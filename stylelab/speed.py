@@ -1,22 +1,28 @@
 """How the kit's networks run fastest on this CPU: measured once, then remembered.
 
-Two choices decide the speed of a network's convolutions on a CPU, and which
-way wins turns around from one CPU to the next:
+These choices decide the speed of a network's convolutions on a CPU, and
+which way wins turns around from one CPU to the next:
 
 - precision: bfloat16 convolutions run 1.5-4x faster than float32 where the
   CPU has bfloat16 instructions (AVX512_BF16, AMX), and slower where oneDNN
   has to emulate them, so bfloat16 is tried only where they exist;
 - layout: channels-last feature maps suit oneDNN's kernels on most CPUs, but
   not on every one; students' code runs contiguous either way, since their
-  `features.view(N, C, H * W)` needs it.
+  `features.view(N, C, H * W)` needs it;
+- replicate_by: the engine repeats edge pixels around every convolution's
+  input, by torch's padding or by concatenation: the same numbers, at a cost
+  that differs by layout and CPU;
+- threads: one per logical CPU (torch's default) or one per core where two
+  share a core (use_threads).
 
 `choice(kind)` times each candidate on first use (a few seconds) and caches
 the winner per CPU model, flags, torch version and thread count in
 cache_path(). The kinds: "reference", the engine's VGG-19 forward and backward
 pass with the reference solutions; "student", the same with a student's code;
 "fast", the fast network's forward pass (stylelab.fast). The environment
-overrides the probe: STYLELAB_PRECISION=float32|bfloat16 and
-STYLELAB_CHANNELS_LAST=0|1. Threads are torch's own default, one per core.
+overrides the probe: STYLELAB_PRECISION=float32|bfloat16,
+STYLELAB_CHANNELS_LAST=0|1, STYLELAB_REPLICATE_BY=pad|concat and
+STYLELAB_THREADS=N.
 """
 
 import json
@@ -29,6 +35,11 @@ from pathlib import Path
 
 import torch
 
+from stylelab.backbones import PRECISIONS, REPLICATE_BY
+
+# Part of every cache key: a change to what the probe times or chooses raises it, so that
+# no machine keeps a choice measured on other candidates.
+PROBE_VERSION = 2
 # the instruction sets that decide which kernels oneDNN picks
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
@@ -59,25 +70,28 @@ def native_bfloat16():
 
 
 KINDS = ("reference", "student", "fast")
+SETTINGS = ("precision", "channels_last", "replicate_by")
 
 
 def _key(kind):
     model, flags = cpu()
-    return (f"{model} | {' '.join(flags)} | torch {torch.__version__} | oneDNN "
+    return (f"probe {PROBE_VERSION} | {model} | {' '.join(flags)} | torch {torch.__version__} | oneDNN "
             f"{'on' if torch.backends.mkldnn.enabled else 'off'} | {torch.get_num_threads()} threads | {kind}")
 
 
 def candidates(kind):
-    """The (precision, channels_last) pairs worth timing here for kind."""
+    """The settings worth timing here for kind: dicts of precision, channels_last and replicate_by."""
     precisions = ["float32"] + (["bfloat16"] if native_bfloat16() else [])
     layouts = {"reference": [True, False], "student": [False], "fast": [True]}[kind]
-    return [(precision, layout) for precision in precisions for layout in layouts]
+    replicate = ["pad"] if kind == "fast" else list(REPLICATE_BY)  # the fast network pads by its own module
+    return [dict(precision=p, channels_last=c, replicate_by=r) for p in precisions for c in layouts for r in replicate]
 
 
-def seconds_per_pass(kind, precision, channels_last, repeats=3):
+def seconds_per_pass(kind, precision, channels_last, replicate_by="pad", repeats=3):
     """The median time of one pass of kind's network: VGG-19 to relu5_1, forward and backward, on a
     PROBE_SIDE picture; or the fast network's forward pass on a FAST_PROBE picture."""
-    one_pass = (_fast_pass if kind == "fast" else _vgg_pass)(precision, channels_last)
+    one_pass = _fast_pass(precision, channels_last) if kind == "fast" else _vgg_pass(precision, channels_last,
+                                                                                      replicate_by)
     one_pass()  # oneDNN picks and caches its kernels on the first call
     times = []
     for _ in range(repeats):
@@ -87,11 +101,11 @@ def seconds_per_pass(kind, precision, channels_last, repeats=3):
     return statistics.median(times)
 
 
-def _vgg_pass(precision, channels_last):
+def _vgg_pass(precision, channels_last, replicate_by):
     from stylelab.backbones import load_backbone
 
     net = load_backbone("vgg19", layers=PROBE_LAYERS, channels_last=channels_last, padding="replicate",
-                        precision=precision)
+                        precision=precision, replicate_by=replicate_by)
     taps = [net.index(layer) for layer in PROBE_LAYERS]
     picture = torch.rand(1, 3, PROBE_SIDE, PROBE_SIDE)
     if channels_last:
@@ -124,42 +138,86 @@ def _fast_pass(precision, channels_last):
     return one_pass
 
 
-def probe(kind):
-    """{(precision, channels_last): seconds} for every candidate of kind, timed in turns."""
-    pairs = candidates(kind)
-    times = {pair: [] for pair in pairs}
+def probe(settings, kind):
+    """[seconds] for each of settings (dicts of seconds_per_pass's arguments), timed in turns."""
+    times = [[] for _ in settings]
     for _ in range(2):  # alternating, so a burst of other load hits every candidate alike
-        for pair in pairs:
-            times[pair].append(seconds_per_pass(kind, *pair))
-    return {pair: min(values) for pair, values in times.items()}
+        for each, timed in zip(settings, times):
+            timed.append(seconds_per_pass(kind, **each))
+    return [min(timed) for timed in times]
+
+
+def _name(settings):
+    return " ".join(f"{'channels-last' if v else 'contiguous'}" if k == "channels_last" else str(v)
+                    for k, v in settings.items())
 
 
 def choice(kind="reference"):
-    """{"precision": ..., "channels_last": ...} for kind (KINDS) on this machine: the environment's
+    """{"precision", "channels_last", "replicate_by"} for kind (KINDS) on this machine: the environment's
     overrides, else the cached probe, else a probe now (cached). Students' code is never channels-last."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
     chosen = _overrides(kind)
-    if len(chosen) < 2:
+    if len(chosen) < len(SETTINGS):
         measured = _cached(kind)
         if measured is None:
-            timed = probe(kind)
-            precision, channels_last = min(timed, key=timed.get)
-            measured = {"precision": precision, "channels_last": channels_last,
-                        "seconds": {f"{p} {'channels-last' if c else 'contiguous'}": round(t, 4)
-                                    for (p, c), t in timed.items()}}
-            _remember(kind, measured)
-        chosen = {"precision": measured["precision"], "channels_last": measured["channels_last"], **chosen}
+            settings = candidates(kind)
+            timed = probe(settings, kind)
+            fastest = min(zip(timed, range(len(settings))))[1]
+            measured = {**settings[fastest], "seconds": {_name(each): round(t, 4) for each, t in zip(settings, timed)}}
+            _remember(_key(kind), measured)
+        chosen = {**{key: measured[key] for key in SETTINGS}, **chosen}
     chosen["channels_last"] = chosen["channels_last"] and kind != "student"
     return chosen
+
+
+def cores():
+    """(physical cores, logical CPUs) this process may run on: two logical CPUs share a core under SMT."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    siblings = set()
+    for n in allowed:
+        try:
+            siblings.add(Path(f"/sys/devices/system/cpu/cpu{n}/topology/thread_siblings_list").read_text().strip())
+        except OSError:
+            siblings.add(str(n))
+    return len(siblings), len(allowed)
+
+
+def use_threads():
+    """Set torch's thread count to the fastest for the engine's pass, and return it.
+
+    Torch starts one thread per logical CPU; where two share a core (SMT), one
+    per core can be faster, and the probe times both (once, cached). The
+    environment decides instead where it says: STYLELAB_THREADS, or
+    OMP_NUM_THREADS, which torch itself reads."""
+    wanted = os.environ.get("STYLELAB_THREADS")
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"STYLELAB_THREADS={wanted!r}: give a whole number of threads, or unset it")
+        torch.set_num_threads(int(wanted))
+        return int(wanted)
+    physical, logical = cores()
+    if os.environ.get("OMP_NUM_THREADS") or physical == logical or torch.get_num_threads() != logical:
+        return torch.get_num_threads()  # nothing to choose, or chosen already
+    key = f"probe {PROBE_VERSION} | {cpu()[0]} | torch {torch.__version__} | {physical} cores, {logical} CPUs | threads"
+    measured = _cached_key(key)
+    if measured is None:
+        counts, timed = [logical, physical], {}
+        for count in counts:
+            torch.set_num_threads(count)
+            timed[count] = probe([dict(precision="float32", channels_last=True)], "reference")[0]
+        measured = {"threads": min(counts, key=timed.get), "seconds": {str(n): round(t, 4) for n, t in timed.items()}}
+        _remember(key, measured)
+    torch.set_num_threads(measured["threads"])
+    return measured["threads"]
 
 
 def _overrides(kind):
     chosen = {}
     precision, layout = os.environ.get("STYLELAB_PRECISION"), os.environ.get("STYLELAB_CHANNELS_LAST")
     if precision:
-        if precision not in ("float32", "bfloat16"):
-            raise ValueError(f"STYLELAB_PRECISION={precision!r}: give float32 or bfloat16, or unset it")
+        if precision not in PRECISIONS:
+            raise ValueError(f"STYLELAB_PRECISION={precision!r}: give one of {', '.join(PRECISIONS)}, or unset it")
         chosen["precision"] = precision
     if layout:
         if layout not in ("0", "1"):
@@ -167,24 +225,36 @@ def _overrides(kind):
         chosen["channels_last"] = layout == "1"
     elif kind != "reference":
         chosen["channels_last"] = kind == "fast"
+    replicate_by = os.environ.get("STYLELAB_REPLICATE_BY")
+    if replicate_by:
+        if replicate_by not in REPLICATE_BY:
+            raise ValueError(f"STYLELAB_REPLICATE_BY={replicate_by!r}: give one of {', '.join(REPLICATE_BY)}, "
+                             f"or unset it")
+        chosen["replicate_by"] = replicate_by
+    elif kind == "fast":
+        chosen["replicate_by"] = "pad"
     return chosen
 
 
 def _cached(kind):
+    return _cached_key(_key(kind))
+
+
+def _cached_key(key):
     try:
-        return json.loads(cache_path().read_text()).get(_key(kind))
+        return json.loads(cache_path().read_text()).get(key)
     except (OSError, ValueError, AttributeError):  # none yet, or unreadable: probe again
         return None
 
 
-def _remember(kind, chosen):
+def _remember(key, chosen):
     path = cache_path()
     try:
         known = json.loads(path.read_text())
         known = known if isinstance(known, dict) else {}
     except (OSError, ValueError):
         known = {}
-    known[_key(kind)] = chosen
+    known[key] = chosen
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f"{path.name}.{os.getpid()}")

@@ -93,7 +93,8 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     - channels_last: run the backbone channels-last (faster on most CPUs), and
       precision: "float32" or "bfloat16" for its convolutions (load_backbone).
       None: what stylelab.speed measured fastest on this CPU, never channels-last
-      for a student's impl, since `.view` calls would break.
+      for a student's impl, since `.view` calls would break; its way of
+      repeating edge pixels (replicate_by) then comes from the probe too.
     - margin: show the backbone the picture inside a margin this many pixels
       wide that repeats its edge, so that its zero padding does not reward
       dots along the borders (the loss of stylelab.train, LOSS_MARGIN); 0: as
@@ -123,13 +124,16 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                          f"{', '.join(INITS[optimizer])}")
     reference = default_impl()
     impl = impl or reference
+    replicate_by = "pad"
     if channels_last is None or precision is None:
         fastest = speed.choice("student" if impl is not reference else "reference")
         channels_last = fastest["channels_last"] if channels_last is None else channels_last
         precision = precision or fastest["precision"]
+        replicate_by = fastest["replicate_by"]  # the same numbers either way: measured for this layout
 
     net = load_backbone(backbone, layers=(settings["content_layer"],) + style_layers,
-                        channels_last=channels_last, padding=padding, precision=precision)
+                        channels_last=channels_last, padding=padding, precision=precision,
+                        replicate_by=replicate_by)
     content_img = load_image(resolve_image(content), size, net.preprocess)
     style_img = load_image(resolve_image(style), style_size or size, net.preprocess)
     cnn, shift = net.cnn, 0
@@ -151,7 +155,7 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     seconds = time.perf_counter() - start
     settings.update(backbone=backbone, size=size, style_size=style_size or size, num_iters=num_iters,
                     optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin, padding=padding,
-                    channels_last=channels_last, precision=precision)
+                    channels_last=channels_last, precision=precision, replicate_by=replicate_by)
     return TransferResult(to_pil(img, net.deprocess), img, history, seconds, settings)
 
 

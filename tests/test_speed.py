@@ -20,12 +20,13 @@ def fresh(tmp_path, monkeypatch):
     monkeypatch.setenv("STYLELAB_CACHE", str(tmp_path))
     monkeypatch.delenv("STYLELAB_PRECISION", raising=False)
     monkeypatch.delenv("STYLELAB_CHANNELS_LAST", raising=False)
+    monkeypatch.delenv("STYLELAB_REPLICATE_BY", raising=False)
     timed = []
 
-    def seconds(kind, precision, channels_last, repeats=3):
+    def seconds(kind, precision, channels_last, replicate_by="pad", repeats=3):
         timed.append((precision, channels_last))
-        return {("bfloat16", False): 1.0, ("bfloat16", True): 2.0, ("float32", True): 3.0}.get(
-            (precision, channels_last), 4.0)
+        return {("bfloat16", False, "concat"): 1.0, ("bfloat16", True, "pad"): 2.0, ("float32", True, "pad"): 3.0}.get(
+            (precision, channels_last, replicate_by), 4.0)
 
     monkeypatch.setattr(speed, "seconds_per_pass", seconds)
     return timed
@@ -33,16 +34,18 @@ def fresh(tmp_path, monkeypatch):
 
 def test_the_fastest_candidate_is_chosen_once_and_remembered(fresh, monkeypatch):
     monkeypatch.setattr(speed, "native_bfloat16", lambda: True)
-    assert speed.choice() == {"precision": "bfloat16", "channels_last": False}
-    assert len(fresh) == 2 * 4  # every candidate, twice, in turns
-    assert speed.choice() == {"precision": "bfloat16", "channels_last": False} and len(fresh) == 8  # cached
+    chosen = {"precision": "bfloat16", "channels_last": False, "replicate_by": "concat"}
+    assert speed.choice() == chosen
+    assert len(fresh) == 2 * 8  # every candidate (precision, layout, padding), twice, in turns
+    assert speed.choice() == chosen and len(fresh) == 16  # cached
     stored = json.loads(speed.cache_path().read_text())
     assert list(stored) == [speed._key("reference")] and torch.__version__ in speed._key("reference")
+    assert f"probe {speed.PROBE_VERSION} " in speed._key("reference")  # a new probe measures again
 
 
 def test_the_fast_network_chooses_its_precision_on_its_own_probe(fresh, monkeypatch):
     monkeypatch.setattr(speed, "native_bfloat16", lambda: True)
-    assert speed.choice("fast") == {"precision": "bfloat16", "channels_last": True}
+    assert speed.choice("fast") == {"precision": "bfloat16", "channels_last": True, "replicate_by": "pad"}
     assert sorted(fresh) == [("bfloat16", True)] * 2 + [("float32", True)] * 2
     with pytest.raises(ValueError, match="reference, student, fast"):
         speed.choice("gpu")
@@ -50,26 +53,76 @@ def test_the_fast_network_chooses_its_precision_on_its_own_probe(fresh, monkeypa
 
 @pytest.mark.parametrize("kind", ["reference", "fast"])
 def test_a_real_probe_times_each_candidate(kind):
-    for precision, channels_last in speed.candidates(kind):
-        assert 0 < speed.seconds_per_pass(kind, precision, channels_last, repeats=1) < 30
+    for settings in speed.candidates(kind):
+        assert 0 < speed.seconds_per_pass(kind, **settings, repeats=1) < 30
 
 
 def test_no_bfloat16_where_the_cpu_lacks_it_and_students_run_contiguous(fresh, monkeypatch):
     monkeypatch.setattr(speed, "native_bfloat16", lambda: False)
-    assert speed.choice() == {"precision": "float32", "channels_last": True}
+    assert speed.choice() == {"precision": "float32", "channels_last": True, "replicate_by": "pad"}
     assert {pair[0] for pair in fresh} == {"float32"}
-    assert speed.choice("student") == {"precision": "float32", "channels_last": False}
+    assert speed.choice("student") == {"precision": "float32", "channels_last": False, "replicate_by": "pad"}
 
 
 def test_the_environment_overrides_the_probe(fresh, monkeypatch):
     monkeypatch.setattr(speed, "native_bfloat16", lambda: True)
     monkeypatch.setenv("STYLELAB_PRECISION", "float32")
     monkeypatch.setenv("STYLELAB_CHANNELS_LAST", "1")
-    assert speed.choice() == {"precision": "float32", "channels_last": True} and fresh == []  # no probe
-    assert speed.choice("student") == {"precision": "float32", "channels_last": False}
-    monkeypatch.setenv("STYLELAB_PRECISION", "fp16")
-    with pytest.raises(ValueError, match="STYLELAB_PRECISION='fp16': give float32 or bfloat16"):
+    monkeypatch.setenv("STYLELAB_REPLICATE_BY", "concat")
+    everything = {"precision": "float32", "channels_last": True, "replicate_by": "concat"}
+    assert speed.choice() == everything and fresh == []  # no probe
+    assert speed.choice("student") == {**everything, "channels_last": False}
+    monkeypatch.setenv("STYLELAB_REPLICATE_BY", "mirror")
+    with pytest.raises(ValueError, match="STYLELAB_REPLICATE_BY='mirror': give one of pad, concat"):
         speed.choice()
+    monkeypatch.setenv("STYLELAB_REPLICATE_BY", "pad")
+    monkeypatch.setenv("STYLELAB_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="STYLELAB_PRECISION='fp16': give one of float32, bfloat16"):
+        speed.choice()
+
+
+def test_threads_one_per_core_where_that_is_faster(fresh, monkeypatch):
+    """Under SMT (2 logical CPUs a core) the probe times torch's default and one thread a core, keeps the
+    faster, and remembers it; the environment decides where it says; without SMT there is nothing to time."""
+    monkeypatch.delenv("STYLELAB_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    counts = []
+    monkeypatch.setattr(speed, "seconds_per_pass",
+                        lambda *args, **kwargs: counts.append(torch.get_num_threads()) or 1 / torch.get_num_threads())
+    try:
+        monkeypatch.setattr(speed, "cores", lambda: (2, 4))
+        torch.set_num_threads(4)
+        assert speed.use_threads() == 4 and sorted(set(counts)) == [2, 4]  # both timed; 4 threads faster here
+        monkeypatch.setattr(speed, "seconds_per_pass", lambda *args, **kwargs: float(torch.get_num_threads()))
+        monkeypatch.setattr(speed, "cores", lambda: (3, 6))
+        torch.set_num_threads(6)
+        assert speed.use_threads() == 3 and torch.get_num_threads() == 3  # one per core, faster here
+        torch.set_num_threads(6)
+        assert speed.use_threads() == 3  # remembered
+        assert sorted(json.loads(speed.cache_path().read_text())[k]["threads"] for k in
+                      json.loads(speed.cache_path().read_text()) if k.endswith("threads")) == [3, 4]
+        monkeypatch.setattr(speed, "cores", lambda: (6, 6))
+        torch.set_num_threads(6)
+        assert speed.use_threads() == 6  # no SMT: torch's default stands
+        monkeypatch.setenv("STYLELAB_THREADS", "5")
+        assert speed.use_threads() == 5 and torch.get_num_threads() == 5
+        monkeypatch.setenv("STYLELAB_THREADS", "many")
+        with pytest.raises(ValueError, match="STYLELAB_THREADS='many'"):
+            speed.use_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_replicating_by_concatenation_gives_the_same_features():
+    """Both ways of repeating the edge pixels give the engine the same numbers, in either layout."""
+    picture = 255 * torch.rand(1, 3, 40, 56)
+    for channels_last in (False, True):
+        feats = [load_backbone("vgg19", layers=("relu3_1",), padding="replicate", channels_last=channels_last,
+                               replicate_by=way).cnn(picture) for way in ("pad", "concat")]
+        assert torch.equal(feats[0], feats[1])
+    zeros = load_backbone("vgg19", layers=("relu3_1",)).cnn(picture)
+    assert (zeros - feats[0]).abs().max() > 1  # and replication is not zero padding
 
 
 def test_native_bfloat16_reads_the_cpus_flags(monkeypatch):
