@@ -1,10 +1,11 @@
-"""Command line: `python -m stylelab transfer|train-fast|stylize|export-onnx|demo|examples|layers`.
+"""Command line: `python -m stylelab transfer|distil|train-fast|stylize|export-onnx|demo|examples|layers`.
 
 `transfer` runs Gatys et al. (CVPR 2016) style transfer on built-in images or
 your own files and writes a PNG; texture synthesis is `--content-weight 0
 --init random`, feature inversion is `--style-weights 0 0 0 0 0 --init random`.
 `train-fast` trains Johnson et al.'s (ECCV 2016) feed-forward network on one or
-more styles, `stylize` runs a trained one (the shipped model by default) on a
+more styles (towards the engine's paintings of training crops, which
+`distil` paints, or towards the Gram statistics alone), `stylize` runs a trained one (the shipped model by default) on a
 photo of any size, and `export-onnx` writes one for deployment.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from stylelab import speed
 from stylelab.backbones import BACKBONES, PADDINGS, PRECISIONS, BackboneUnavailable
+from stylelab.distil import PAIR_ITERS, PAIR_SIZE
 from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES, resolve_image
 from stylelab.images import ImageError
 from stylelab.train import CROP, STYLE_SIZE
@@ -58,6 +60,19 @@ def build_parser():
                    help="also save the image every N steps, beside --out")
     t.add_argument("--quiet", action="store_true", help="print only the output path")
 
+    g = commands.add_parser("distil", help="paint training crops with the engine, as targets for train-fast",
+                            description="Paint COUNT crops of the training photos in each style with the engine "
+                                        "into OUT/STYLE; resumable: pairs already painted are kept.")
+    g.add_argument("--style", action="append", required=True, metavar="IMG",
+                   help="a built-in style or an image file; repeat for several styles")
+    g.add_argument("--dataset", default=None, metavar="DIR",
+                   help="a folder of photos to crop (default: the built-in training photos)")
+    g.add_argument("--count", type=int, default=20, help="crops per style")
+    g.add_argument("--size", type=int, default=PAIR_SIZE, help="side of the square crops")
+    g.add_argument("--num-iters", type=int, default=PAIR_ITERS, help="the engine's evaluations per crop")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", default="out/distil", metavar="DIR")
+
     f = commands.add_parser("train-fast", help="train a fast style-transfer network on one or more styles",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     f.add_argument("--style", action="append", required=True, metavar="IMG",
@@ -96,6 +111,11 @@ def build_parser():
     f.add_argument("--work-side", type=int, default=None, metavar="PIXELS",
                    help="stylise photos longer than this from a reduced copy, enlarged guided by the photo "
                         "(default: always at full size)")
+    f.add_argument("--distil", default=None, metavar="DIR",
+                   help="train towards the engine's paintings in DIR/STYLE (python -m stylelab distil) "
+                        "instead of the photos alone")
+    f.add_argument("--pixel-weight", type=float, default=0.0,
+                   help="with --distil: the weight of the squared distance to the painting's pixels")
 
     z = commands.add_parser("stylize", help="stylise a photo with a trained fast network")
     z.add_argument("--model", default=None, help="a model from train-fast (default: the shipped one)")
@@ -171,8 +191,8 @@ def train_fast(args):
                  max_seconds=None if args.minutes is None else 60 * args.minutes,
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
                  widths=args.widths, work_side=args.work_side, tiles=args.tiles, init=args.init,
-                 precision=args.precision, command=command,
-                 **overrides)
+                 precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
+                 command=command, **overrides)
     print(f"wrote {path}")
 
 
@@ -207,6 +227,8 @@ def stylize(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.command in ("transfer", "distil", "train-fast", "stylize", "demo"):
+        speed.use_threads()  # one per core where that measured faster than one per logical CPU
     if args.command in ("train-fast", "stylize", "demo"):
         from stylelab.fast import reuse_freed_memory
 
@@ -214,6 +236,15 @@ def main(argv=None):
     try:
         if args.command == "transfer":
             transfer(args)
+        elif args.command == "distil":
+            from stylelab.distil import build_corpus
+            from stylelab.train import style_name
+
+            for style in args.style:
+                folder = Path(args.out, style_name(style))
+                build_corpus(style, folder, args.count, dataset=args.dataset, size=args.size,
+                             num_iters=args.num_iters, seed=args.seed)
+                print(f"{folder}: {args.count} pairs")
         elif args.command == "train-fast":
             train_fast(args)
         elif args.command == "stylize":

@@ -229,8 +229,8 @@ def _bar(step, steps, width=24):
 
 def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_SIZE, batch_size=4, lr=1e-3,
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
-               widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, log=print, command="",
-               impl=None, **weights):
+               widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, distil=None,
+               pixel_weight=0.0, log=print, command="", impl=None, **weights):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -252,6 +252,11 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     (load_backbone); None: float32 on a GPU, and on a CPU what stylelab.speed
     measured fastest (bfloat16 where the CPU has it). The transformation
     network, its optimiser and every loss stay float32.
+    distil: a folder holding one corpus of the engine's paintings per style,
+    named as the style (stylelab.distil.build_corpus): the network is trained
+    on those pairs instead of the photos, its content target being the
+    painting's features rather than the photo's, and pixel_weight weighs the
+    squared distance to the painting's pixels (0..255) on top (distil_step).
     """
     from stylelab.transfer import default_impl
 
@@ -289,7 +294,12 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     loss_net = loss_network(settings, device, channels_last=impl is default_fast_impl(), precision=precision)
     targets = style_grams(loss_net, styles, style_size, device, default_impl())
     loss_net.cnn[0].tiles = tiles  # the style images are the targets, whole; only the training crops are tiled
-    photos = Photos(dataset, size)
+    if distil is None:
+        photos, pairs = Photos(dataset, size), None
+    else:
+        from stylelab.distil import Pairs
+
+        photos, pairs = None, {name: Pairs(Path(distil, name), size) for name in names}
     widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
 
     torch.manual_seed(seed)  # the network's initial weights
@@ -309,6 +319,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                   style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
                   num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles,
                   init=str(init) if init else None, precision=precision, **settings, per_style=per_style)
+    if distil is not None:  # recorded only when used, so that older checkpoints still resume
+        config.update(distil=str(distil), pixel_weight=pixel_weight)
     if resume and checkpoint.is_file():
         # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -336,16 +348,21 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     every = max(1, min(checkpoint_every, steps // 20 or 1))
     while step < steps and (max_seconds is None or seconds < max_seconds):
         start = time.perf_counter()
-        batch = photos.batch(batch_size, generator).to(device)
         # step t trains style t mod S, with that style's own weights: every style equally often
         which = step % len(styles)
         weights_now = per_style[names[which]]
         style_mix = F.one_hot(torch.full((batch_size,), which), len(styles)).float().to(device)  # (N, S)
         grams = [layer[which:which + 1] for layer in targets]  # (1, C, C) per layer
-        losses = impl.train_step(params, optimizer, loss_net.cnn, batch, grams, style_mix,
-                                 loss_net.content_layer, weights_now["content_weight"],
-                                 loss_net.style_layers, list(weights_now["style_weights"]),
-                                 weights_now["tv_weight"])
+        if pairs is None:
+            batch = photos.batch(batch_size, generator).to(device)
+            losses = impl.train_step(params, optimizer, loss_net.cnn, batch, grams, style_mix,
+                                     loss_net.content_layer, weights_now["content_weight"],
+                                     loss_net.style_layers, list(weights_now["style_weights"]),
+                                     weights_now["tv_weight"])
+        else:
+            batch, paintings = (x.to(device) for x in pairs[names[which]].batch(batch_size, generator))
+            losses = distil_step(impl, params, optimizer, loss_net, batch, paintings, grams, style_mix,
+                                 weights_now, pixel_weight)
         if not math.isfinite(losses["total"]):
             raise FloatingPointError(f"the loss became {losses['total']} at step {step + 1}; "
                                      f"try a smaller --lr than {lr}")
@@ -356,21 +373,46 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
             eta = seconds / step * (steps - step) if step else 0.0
             if max_seconds is not None:
                 eta = max(0.0, min(eta, max_seconds - seconds))
-            log(f"{_bar(step, steps)} {step}/{steps}  {names[which]}: loss {losses['total']:.4g} (content "
-                f"{losses['content']:.3g}, style {losses['style']:.3g}, tv {losses['tv']:.3g})  "
+            terms = ", ".join(f"{name} {value:.3g}" for name, value in losses.items() if name != "total")
+            log(f"{_bar(step, steps)} {step}/{steps}  {names[which]}: loss {losses['total']:.4g} ({terms})  "
                 f"{seconds / step:.2f} s/step, {eta / 60:.1f} min left")
         if step % checkpoint_every == 0 and step < steps:
             save_checkpoint()
     save_checkpoint()
     if step < steps:
         log(f"stopped after {step} of {steps} steps: the {max_seconds:g} s of max_seconds are spent")
-    if photos.skipped:
+    if photos is not None and photos.skipped:
         log(f"skipped {len(photos.skipped)} unreadable files of {len(photos.paths)} in {dataset}")
     training = dict(command=command, steps=step, seconds=round(seconds, 1), device=str(device),
                     torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(config),
                     lr_schedule=schedule, held_out=[] if dataset else list(HELD_OUT), init_training=start_from)
     net.eval()
     return save_model(out, net, names, training, work_side)
+
+
+def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_grams, style_mix, weights,
+                pixel_weight):
+    """One step of the network towards the engine's paintings of its (N, 3, H, W) photos.
+
+    The exercise's perceptual loss with the painting's features at the content
+    layer as the target in place of the photo's, plus pixel_weight times the
+    squared distance to the painting in 0..255 pixels, summed per picture and
+    averaged over the batch. Returns the losses as floats, as train_step does."""
+    from stylelab.transfer import default_impl
+
+    features, cnn = default_impl().extract_features, loss_net.cnn  # lab 1's forward pass, every module's output
+    with torch.no_grad():
+        target = features(paintings, cnn[:loss_net.content_layer + 1])[loss_net.content_layer]
+    out = impl.transformer_net(photos, params, style_mix)
+    losses = impl.perceptual_loss(features(out, cnn), target, style_grams, out, loss_net.content_layer,
+                                  weights["content_weight"], loss_net.style_layers,
+                                  list(weights["style_weights"]), weights["tv_weight"])
+    losses["pixel"] = pixel_weight * torch.sum((255 * (out - paintings)) ** 2) / len(out)
+    losses["total"] = losses["total"] + losses["pixel"]
+    optimizer.zero_grad()
+    losses["total"].backward()
+    optimizer.step()
+    return {name: value.item() for name, value in losses.items()}
 
 
 def _start_from(net, path, names):

@@ -1,0 +1,91 @@
+"""The engine's pictures as the fast network's targets: distilling Gatys et al. into Johnson et al.
+
+A Gram loss tells the fast network only what a whole crop's texture
+statistics should be, and a network can meet them by painting one region
+and leaving the rest as the photo. The engine (stylelab/engine.py) paints
+every region, so its picture of a training crop is a dense target: one
+right answer per pixel. `build_corpus` paints training crops with the engine
+and keeps each (photo, painted) pair as two PNGs under a folder; it is
+resumable (a pair on disk is not painted again) and reproducible (pair i is
+drawn from seed and i alone). `Pairs` draws training batches from a corpus:
+the same random crop and flip of the photo and of its painting.
+"""
+
+from pathlib import Path
+
+import torch
+
+from stylelab.images import ImageError, load_image, pil_to_rgb, to_pil
+
+PAIR_SIZE = 256  # the corpus's crops: the size the engine and the yardstick judge at
+PAIR_ITERS = 80  # the engine's evaluations per crop: its picture at 80 is close to its 100
+
+
+def pair_paths(folder, index):
+    folder = Path(folder)
+    return folder / f"{index:04d}_photo.png", folder / f"{index:04d}_painted.png"
+
+
+def build_corpus(style, folder, count, *, dataset=None, size=PAIR_SIZE, num_iters=PAIR_ITERS, seed=0, log=print):
+    """Paint `count` training crops in `style` with the engine, into folder; returns the number painted now.
+
+    Crop i is stylelab.train.Photos' crop i (rescaled, flipped, recoloured) of
+    the photos in dataset (None: the training photos), drawn from a generator
+    seeded with seed and i, so a resumed or repeated run paints the same pairs."""
+    import time
+
+    from stylelab.train import Photos
+    from stylelab.transfer import run_transfer
+
+    if count < 1 or size < 32:
+        raise ValueError(f"paint at least 1 crop (--count {count}) of at least 32 px (--size {size})")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    photos, painted = Photos(dataset, size), 0
+    for index in range(count):
+        photo_path, painted_path = pair_paths(folder, index)
+        if painted_path.is_file():
+            continue
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
+        photo = to_pil(photos.crop(generator)[None])
+        start = time.perf_counter()
+        result = run_transfer(photo, style, size=size, num_iters=num_iters)
+        photo.save(photo_path)
+        tmp = painted_path.with_suffix(".tmp.png")
+        result.image.save(tmp)
+        tmp.replace(painted_path)  # the painting last, and whole: it marks the pair as done
+        painted += 1
+        log(f"{style} {index + 1}/{count}: {time.perf_counter() - start:.1f} s")
+    return painted
+
+
+class Pairs:
+    """Training batches from a corpus: (N, 3, size, size) photos and their paintings, cropped alike."""
+
+    def __init__(self, folder, size):
+        folder = Path(folder)
+        self.size, self.pairs = size, []
+        for painted_path in sorted(folder.glob("*_painted.png")):
+            photo_path = painted_path.with_name(painted_path.name.replace("_painted", "_photo"))
+            pair = torch.cat([load_image(photo_path), load_image(painted_path)])  # (2, 3, H, W)
+            if pair.shape[-1] < size or pair.shape[-2] < size:
+                raise ImageError(f"{painted_path} is {pair.shape[-1]}x{pair.shape[-2]}, smaller than the "
+                                 f"{size}-px crops; paint the corpus at --size {size} or more")
+            self.pairs.append(pair)
+        if not self.pairs:
+            raise ImageError(f"{folder} holds no painted pairs; build it first (python -m stylelab distil)")
+
+    def batch(self, n, generator):
+        """Photos and paintings, (n, 3, size, size) each."""
+        photos, paintings = [], []
+        for _ in range(n):
+            pair = self.pairs[int(torch.randint(len(self.pairs), (1,), generator=generator))]
+            H, W = pair.shape[-2:]
+            top = int(torch.randint(H - self.size + 1, (1,), generator=generator))
+            left = int(torch.randint(W - self.size + 1, (1,), generator=generator))
+            crop = pair[..., top:top + self.size, left:left + self.size]
+            if float(torch.rand(1, generator=generator)) < 0.5:
+                crop = crop.flip(-1)
+            photos.append(crop[0])
+            paintings.append(crop[1])
+        return torch.stack(photos), torch.stack(paintings)

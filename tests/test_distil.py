@@ -1,0 +1,90 @@
+"""stylelab.distil: the engine paints a resumable corpus of training crops, and the fast network learns
+towards those paintings (train-fast --distil)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylelab.cli import main as cli
+from stylelab.distil import Pairs, build_corpus, pair_paths
+from stylelab.fast import load_model
+from stylelab.images import ImageError, load_image
+from stylelab.train import train_fast
+
+SMALL = dict(widths=(4, 6, 8), num_res=1)
+
+
+def _inverted_corpus(folder, count=3, side=48, seed=0, smooth=False):
+    """Pairs whose painting is the photo's negative, pixel by pixel: a crop of one matches the other only
+    where both were cut and flipped alike. The photos are noise, or smooth (a 4x4 grid of colours)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    for index in range(count):
+        photo = rng.integers(0, 256, (side, side + 8, 3), dtype=np.uint8)
+        if smooth:
+            grid = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+            photo = np.asarray(grid.resize((side + 8, side), Image.BICUBIC))
+        photo_path, painted_path = pair_paths(folder, index)
+        Image.fromarray(photo).save(photo_path)
+        Image.fromarray(255 - photo).save(painted_path)
+    return folder
+
+
+def test_pairs_are_cropped_and_flipped_alike(tmp_path):
+    pairs = Pairs(_inverted_corpus(tmp_path / "swirls"), 16)
+    generator = torch.Generator().manual_seed(0)
+    photos, paintings = pairs.batch(64, generator)
+    assert photos.shape == paintings.shape == (64, 3, 16, 16)
+    torch.testing.assert_close(photos + paintings, torch.ones_like(photos), atol=1e-6, rtol=0)
+    assert len({tuple(p.flatten()[:8].tolist()) for p in photos}) > 32  # and the crops do vary
+
+
+def test_a_corpus_that_is_missing_or_too_small_says_what_to_do(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageError, match="holds no painted pairs; build it first \\(python -m stylelab distil\\)"):
+        Pairs(tmp_path / "empty", 16)
+    with pytest.raises(ImageError, match="0000_painted.png is 56x48, smaller than the 64-px crops"):
+        Pairs(_inverted_corpus(tmp_path / "small"), 64)
+
+
+def test_the_corpus_resumes_and_repeats_itself(tmp_path):
+    log = []
+    assert build_corpus("swirls", tmp_path / "a", 2, size=32, num_iters=2, log=log.append) == 2
+    assert build_corpus("swirls", tmp_path / "a", 3, size=32, num_iters=2, log=log.append) == 1  # one more
+    assert len(log) == 3 and log[-1].startswith("swirls 3/3: ")
+    assert build_corpus("swirls", tmp_path / "b", 1, size=32, num_iters=2, log=log.append) == 1
+    for which in (0, 1):  # pair 0 is drawn from the seed and its index alone
+        a, b = (load_image(pair_paths(folder, 0)[which]) for folder in (tmp_path / "a", tmp_path / "b"))
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    photo, painted = (load_image(path) for path in pair_paths(tmp_path / "a", 0))
+    assert photo.shape == painted.shape == (1, 3, 32, 32) and (photo - painted).abs().mean() > 0.02
+    with pytest.raises(ValueError, match="at least 32 px"):
+        build_corpus("swirls", tmp_path / "c", 1, size=16)
+
+
+def test_distilling_brings_the_network_to_the_paintings(tmp_path):
+    """With only the pixel term on, a small network learns to paint the photos' negatives: its distance
+    to the painting falls well below where it starts (the photo itself)."""
+    _inverted_corpus(tmp_path / "corpus" / "swirls", count=4, side=64, smooth=True)
+    out = tmp_path / "m.pt"
+    only_pixels = dict(content_layer="relu1_1", style_layers=("relu1_1",), style_weights=(0.0,), content_weight=0.0,
+                       tv_weight=0.0)  # a loss network of one layer: the pixel term alone, quickly
+    train_fast(["swirls"], distil=tmp_path / "corpus", pixel_weight=1.0, steps=150, size=32, batch_size=4,
+               lr=1e-2, widths=(8, 16, 16), out=out, log=lambda line: None, **only_pixels)
+    model = load_model(out)
+    assert model.training["distil"] == str(tmp_path / "corpus") and model.training["pixel_weight"] == 1
+    photos, paintings = Pairs(tmp_path / "corpus" / "swirls", 32).batch(8, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        painted = model.net(photos, model.mix({"swirls": 1.0}).expand(8, -1))
+    before, after = (photos - paintings).abs().mean(), (painted - paintings).abs().mean()
+    assert after < 0.7 * before, (before, after)
+
+
+def test_train_fast_distils_from_the_command_line(tmp_path):
+    _inverted_corpus(tmp_path / "corpus" / "swirls", side=40)
+    assert cli(["train-fast", "--style", "swirls", "--distil", str(tmp_path / "corpus"), "--pixel-weight", "2",
+                "--steps", "1", "--size", "32", "--out", str(tmp_path / "m.pt")]) == 0
+    assert load_model(tmp_path / "m.pt").training["pixel_weight"] == 2
+    assert cli(["train-fast", "--style", "mosaic", "--distil", str(tmp_path / "corpus"), "--steps", "1",
+                "--size", "32", "--out", str(tmp_path / "n.pt")]) == 2  # no corpus for mosaic: an error, not a trace
