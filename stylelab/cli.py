@@ -1,4 +1,4 @@
-"""Command line: `python -m stylelab transfer|distil|train-fast|stylize|export-onnx|demo|examples|layers`.
+"""Command line: `python -m stylelab transfer|distil|train-fast|stylize|export-onnx|demo|space|examples|layers`.
 
 `transfer` runs Gatys et al. (CVPR 2016) style transfer on built-in images or
 your own files and writes a PNG; texture synthesis is `--content-weight 0
@@ -6,7 +6,8 @@ your own files and writes a PNG; texture synthesis is `--content-weight 0
 `train-fast` trains Johnson et al.'s (ECCV 2016) feed-forward network on one or
 more styles (towards the engine's paintings of training crops, which
 `distil` paints, or towards the Gram statistics alone), `stylize` runs a trained one (the shipped model by default) on a
-photo of any size, and `export-onnx` writes one for deployment.
+photo of any size, and `export-onnx` writes one for deployment. `demo` serves
+the web demo, and `space` writes it as a folder Hugging Face Spaces runs.
 """
 
 import argparse
@@ -134,6 +135,9 @@ def build_parser():
     x.add_argument("--model", default=None, help="a model from train-fast (default: the shipped one)")
     x.add_argument("--out", required=True, help="the .onnx file to write")
 
+    h = commands.add_parser("space", help="write the web demo as a Hugging Face Space (a folder to push)")
+    h.add_argument("folder", help="a new folder: app.py, requirements.txt, README.md and the kit's code")
+
     e = commands.add_parser("examples", help="list the built-in images, or write them as PNGs")
     e.add_argument("folder", nargs="?", help="write every built-in image here")
 
@@ -253,6 +257,12 @@ def main(argv=None):
             from stylelab.fast import SHIPPED, export_onnx, load_model
 
             print(f"wrote {export_onnx(load_model(args.model or SHIPPED), args.out)}")
+        elif args.command == "space":
+            from stylelab.space import write_space
+
+            folder = write_space(args.folder)
+            print(f"wrote {folder}: create a Gradio Space on huggingface.co, clone its repository, copy this "
+                  f"folder's contents into it, then git add, commit and push (docs/demo.md)")
         elif args.command == "examples":
             if args.folder:
                 from stylelab.examples import main as write_examples
@@ -277,7 +287,8 @@ def main(argv=None):
         print(f"stylelab: error: {error}: it is not implemented yet, and this command runs it",
               file=sys.stderr)
         return 2
-    except (ImageError, BackboneUnavailable, KeyError, ValueError, FileNotFoundError, ArithmeticError) as error:
+    except (ImageError, BackboneUnavailable, KeyError, ValueError, FileNotFoundError, FileExistsError,
+            ArithmeticError) as error:
         message = error.args[0] if error.args else str(error)
         print(f"stylelab: error: {message}", file=sys.stderr)
         return 2

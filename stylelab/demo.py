@@ -101,6 +101,7 @@ def public(message):
 def refuse(message, who=None):
     """A visitor's mistake: its message in the UI, one line in the server's log, no traceback."""
     import gradio as gr
+    import torch
 
     message = public(message)
     log.warning("refused%s: %s", f" ({who})" if who else "", message)
@@ -371,6 +372,7 @@ def build_demo(examples_dir=None, model_path=None, limits=None):
     limits: a Limits for a server shared with a room, None for one person's.
     """
     import gradio as gr
+    import torch
 
     from stylelab.fast import SHIPPED, load_model, return_freed_memory
 
@@ -390,7 +392,11 @@ def build_demo(examples_dir=None, model_path=None, limits=None):
     load_backbone("vgg19")  # warm the weights' cache now, so the first Paint streams at once
     speed.use_threads()  # and measure this CPU's fastest settings now (cached), not on the first click
     speed.choice()
-    model = load_model(model_path or SHIPPED, precision=speed.choice("fast")["precision"])
+    if torch.cuda.is_available():  # a GPU (a Space's, say) runs both the engine and the fast network
+        model = load_model(model_path or SHIPPED, channels_last=False)
+        model.net.to("cuda")
+    else:
+        model = load_model(model_path or SHIPPED, precision=speed.choice("fast")["precision"])
     admissions = Admissions(limits) if limits else None
 
     def admit(content, style_1=None, style_2=None, style_3=None, weight_1=1.0, weight_2=0.5, weight_3=0.5,
@@ -620,6 +626,7 @@ def tv_default(backbone):
 def preview_upload(path, role):
     """The preview of an upload, or a clear message in the UI when it is not a usable image."""
     import gradio as gr
+    import torch
 
     if not path:
         return None

@@ -130,7 +130,8 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
     if schedule is None:
         coarse_enough = all(scale * min(content_img.shape[-2:]) >= COARSEST for scale, _ in SCHEDULE)
         schedule = SCHEDULE if coarse_enough else ((0.5, GLIMPSE / num_iters), (1.0, 1 - GLIMPSE / num_iters))
-    low, high = (torch.as_tensor(bound, dtype=content_img.dtype).reshape(1, -1, 1, 1) for bound in pixel_range)
+    low, high = (torch.as_tensor(bound, dtype=content_img.dtype, device=content_img.device).reshape(1, -1, 1, 1)
+                 for bound in pixel_range)
     history = {"content": [], "style": [], "tv": [], "total": [], "scale": []}
     H, W = content_img.shape[-2:]
     img = None
@@ -142,7 +143,7 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
             style = resized(style_img, (max(16, round(style_img.shape[-2] * scale)),
                                         max(16, round(style_img.shape[-1] * scale))))
             if img is None:
-                noise = low + (high - low) * torch.rand(content.shape, generator=generator)
+                noise = low + (high - low) * torch.rand(content.shape, generator=generator).to(content.device)
                 start = {"content": lambda: content, "random": lambda: noise,
                          "noise": lambda: noise_ratio * noise + (1 - noise_ratio) * content,
                          "recoloured": lambda: recoloured(content, style)}[init]()
@@ -175,14 +176,15 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
             grams = [losses.gram_matrix(style_feats[i]).clone() for i in style_layers]
             del style_feats
     shape = start.shape
-    lows = low.expand(shape).flatten().double().numpy()
-    highs = high.expand(shape).flatten().double().numpy()
+    # scipy works on the CPU in float64; the picture goes to the network's device for each evaluation
+    lows = low.expand(shape).flatten().double().cpu().numpy()
+    highs = high.expand(shape).flatten().double().cpu().numpy()
     spent = [0]
 
     def evaluate(x):
         if spent[0] >= count:  # scipy may ask once more inside a line search
             raise _Spent
-        img = torch.from_numpy(x).to(start.dtype).reshape(shape).requires_grad_()
+        img = torch.from_numpy(x).to(start.device, start.dtype).reshape(shape).requires_grad_()
         feats = losses.extract_features(img, cnn)
         # a term that is switched off is not called: lab 1 inverts features before the
         # student has written lab 2's style loss or lab 3's tv_loss
@@ -207,9 +209,9 @@ def _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback,
         if callback:
             callback(len(history["total"]) - 1, img.detach(), values)
         grad = img.grad if img.grad is not None else torch.zeros_like(img)
-        return values["total"], grad.flatten().double().numpy()
+        return values["total"], grad.flatten().double().cpu().numpy()
 
-    x0 = torch.maximum(torch.minimum(start, high), low).detach().flatten().double().numpy()
+    x0 = torch.maximum(torch.minimum(start, high), low).detach().flatten().double().cpu().numpy()
     factor = []
 
     def scaled(x):

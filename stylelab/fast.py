@@ -113,6 +113,11 @@ class FastModel:
         """What the network computes in: torch.float32 or torch.bfloat16 (load_model's precision)."""
         return self.net.conv1.weight.dtype
 
+    @property
+    def device(self):
+        """Where the network runs: model.net.to("cuda") moves it, and stylize follows."""
+        return self.net.conv1.weight.device
+
     def mix(self, weights=None):
         """A (1, S) style_mix from {style name: weight} (normalised to sum 1); None -> the first style."""
         weights = weights or {self.styles[0]: 1.0}
@@ -291,10 +296,11 @@ def stylize(model, image, mix=None, preserve_color=False, size=None, run=None):
         scale = model.work_side / max(H, W)
         small = resize(rgb, (max(MIN_SIDE, round(H * scale)), max(MIN_SIDE, round(W * scale))))
     h, w = small.shape[-2:]
-    dtype = model.dtype if run is None else torch.float32
+    dtype, device = (model.dtype, model.device) if run is None else (torch.float32, "cpu")
     with torch.inference_mode():
-        out = (run or model.net)(pad_to_multiple(small, frame=FRAME).to(dtype), model.mix(mix).to(dtype))
-        out = out[..., FRAME:FRAME + h, FRAME:FRAME + w].float()
+        out = (run or model.net)(pad_to_multiple(small, frame=FRAME).to(device, dtype),
+                                 model.mix(mix).to(device, dtype))
+        out = out[..., FRAME:FRAME + h, FRAME:FRAME + w].float().cpu()
         if small is not rgb:
             out = guided_upsample(out, small, rgb)
         if preserve_color:

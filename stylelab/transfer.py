@@ -74,7 +74,7 @@ def default_impl():
 def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                  num_iters=200, optimizer="lbfgs", lr=None, init=None,
                  noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None, precision=None, margin=0,
-                 padding="replicate", **weights):
+                 padding="replicate", device=None, **weights):
     """Stylise content with style and return a TransferResult.
 
     Inputs:
@@ -102,6 +102,8 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     - padding: how the backbone's convolutions pad (backbones.load_backbone):
       "replicate" repeats the edge pixels, so that no dark bands and dots grow
       along the borders; "zeros" runs the network as it was trained.
+    - device: where the network runs: "cpu", "cuda", or None for a GPU when
+      torch sees one (in float32, contiguous) and else the CPU, as the probe chose.
     - weights: content_layer, style_layers (layer names), content_weight,
       style_weights, tv_weight, overriding the backbone's preset.
     """
@@ -124,7 +126,10 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
                          f"{', '.join(INITS[optimizer])}")
     reference = default_impl()
     impl = impl or reference
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     replicate_by = "pad"
+    if device.type != "cpu":  # the probe measures CPUs; a GPU runs float32, contiguous
+        precision, channels_last = precision or "float32", bool(channels_last)
     if channels_last is None or precision is None:
         fastest = speed.choice("student" if impl is not reference else "reference")
         channels_last = fastest["channels_last"] if channels_last is None else channels_last
@@ -134,8 +139,9 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     net = load_backbone(backbone, layers=(settings["content_layer"],) + style_layers,
                         channels_last=channels_last, padding=padding, precision=precision,
                         replicate_by=replicate_by)
-    content_img = load_image(resolve_image(content), size, net.preprocess)
-    style_img = load_image(resolve_image(style), style_size or size, net.preprocess)
+    net.cnn.to(device)
+    content_img = load_image(resolve_image(content), size, net.preprocess).to(device)
+    style_img = load_image(resolve_image(style), style_size or size, net.preprocess).to(device)
     cnn, shift = net.cnn, 0
     if margin:
         cnn, shift = torch.nn.Sequential(Margin(margin), *net.cnn), 1  # indices move by one
@@ -151,11 +157,13 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     else:  # the exercise's own loop: CS231n's Adam, its schedule and its clamp
         img, history = impl.style_transfer(cnn, content_img, style_img, **objective, num_iters=num_iters,
                                            optimizer=optimizer, lr=lr, init=init, noise_ratio=noise_ratio,
-                                           pixel_range=net.pixel_range(), seed=seed, callback=callback)
+                                           pixel_range=tuple(bound.to(device) for bound in net.pixel_range()),
+                                           seed=seed, callback=callback)
     seconds = time.perf_counter() - start
     settings.update(backbone=backbone, size=size, style_size=style_size or size, num_iters=num_iters,
                     optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin, padding=padding,
-                    channels_last=channels_last, precision=precision, replicate_by=replicate_by)
+                    channels_last=channels_last, precision=precision, replicate_by=replicate_by,
+                    device=str(device))
     return TransferResult(to_pil(img, net.deprocess), img, history, seconds, settings)
 
 

@@ -43,7 +43,7 @@ def test_in_bfloat16_the_shipped_network_paints_the_picture_float32_paints():
     off = np.abs(pictures["float32"] - pictures["bfloat16"])
     assert off.mean() < 1.5 and (off > 4).mean() < 0.05  # levels of 255: a difference no eye finds
     assert np.abs(pictures["float32"] - np.asarray(photo, dtype=np.int16)).mean() > 10 * off.mean()
-    with pytest.raises(ValueError, match="choose float32 or bfloat16"):
+    with pytest.raises(ValueError, match="choose one of: float32, bfloat16"):
         load_model(SHIPPED, precision="half")
 
 

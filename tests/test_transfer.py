@@ -2,10 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from stylelab import cli
+from stylelab.examples import example_image
 from stylelab.transfer import PRESETS, run_transfer, snapshots
 
 
@@ -76,3 +79,21 @@ def test_cli_lists_layers_and_examples(capsys):
     assert cli.main(["examples"]) == 0
     listing = capsys.readouterr().out
     assert "astronaut" in listing and "swirls" in listing and "CC0" in listing
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_engine_and_the_fast_network_run_on_a_gpu():
+    """Where torch sees a GPU the engine runs there by default (scipy's L-BFGS-B stays on the CPU), and
+    a fast model moved there stylises there; both paint what the CPU paints, within float32's rounding."""
+    from stylelab.fast import load_model, stylize
+
+    on_gpu = run_transfer("astronaut", "swirls", size=64, num_iters=10)
+    on_cpu = run_transfer("astronaut", "swirls", size=64, num_iters=10, device="cpu", precision="float32",
+                          channels_last=False)
+    assert on_gpu.settings["device"].startswith("cuda") and on_cpu.settings["device"] == "cpu"
+    assert abs(on_gpu.history["total"][-1] / on_cpu.history["total"][-1] - 1) < 0.05
+    model = load_model(channels_last=False)
+    cpu_picture = np.asarray(stylize(model, example_image("astronaut"), size=128), dtype=float)
+    model.net.to("cuda")
+    gpu_picture = np.asarray(stylize(model, example_image("astronaut"), size=128), dtype=float)
+    assert np.abs(gpu_picture - cpu_picture).mean() < 1.0
