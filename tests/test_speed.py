@@ -21,6 +21,8 @@ def fresh(tmp_path, monkeypatch):
     monkeypatch.delenv("STYLELAB_PRECISION", raising=False)
     monkeypatch.delenv("STYLELAB_CHANNELS_LAST", raising=False)
     monkeypatch.delenv("STYLELAB_REPLICATE_BY", raising=False)
+    monkeypatch.setattr(speed, "_machine_busy", lambda: 0.0)  # a quiet machine, whatever runs beside the suite
+    monkeypatch.setattr(speed, "_UNREMEMBERED", {})
     timed = []
 
     def seconds(kind, precision, channels_last, replicate_by="pad", repeats=3):
@@ -41,6 +43,39 @@ def test_the_fastest_candidate_is_chosen_once_and_remembered(fresh, monkeypatch)
     stored = json.loads(speed.cache_path().read_text())
     assert list(stored) == [speed._key("reference")] and torch.__version__ in speed._key("reference")
     assert f"probe {speed.PROBE_VERSION} " in speed._key("reference")  # a new probe measures again
+
+
+def test_a_probe_on_a_busy_machine_is_not_remembered(fresh, monkeypatch):
+    """While other processes use the CPU the timings are theirs as much as the candidates': the choice
+    holds for this process, and the next process measures again."""
+    monkeypatch.setattr(speed, "native_bfloat16", lambda: True)
+    busy = iter(range(0, 10 ** 6, 1000))  # the machine's CPU seconds jump 1000 s between two readings
+    monkeypatch.setattr(speed, "_machine_busy", lambda: next(busy))
+    assert speed.choice()["precision"] == "bfloat16" and len(fresh) == 16
+    assert not speed.cache_path().exists()
+    assert speed.choice()["precision"] == "bfloat16" and len(fresh) == 16  # this process: measured once
+    monkeypatch.setattr(speed, "_UNREMEMBERED", {})  # a new process
+    monkeypatch.setattr(speed, "_machine_busy", lambda: 5.0)  # quiet: nobody else spends CPU time
+    speed.choice()
+    assert len(fresh) == 32 and list(json.loads(speed.cache_path().read_text())) == [speed._key("reference")]
+
+
+def test_the_machines_busy_time_counts_other_processes_only():
+    """A busy loop in another process shows as about one core elsewhere; this process's own work does not."""
+    import subprocess
+    import sys
+    import time
+
+    if speed._machine_busy() is None:
+        pytest.skip("no /proc/stat on this system")
+    _, alone = speed.busy_elsewhere(lambda: sum(i * i for i in range(3_000_000)))
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        _, beside = speed.busy_elsewhere(lambda: time.sleep(1.5))
+    finally:
+        spinner.kill()
+    assert beside > 0.6 and beside > alone + 0.4, (alone, beside)
 
 
 def test_the_fast_network_chooses_its_precision_on_its_own_probe(fresh, monkeypatch):
