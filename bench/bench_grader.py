@@ -1,6 +1,6 @@
 """How long a student waits for `python -m grader check`: every public check, timed.
 
-Issue 4's goal: all public checks in under 5 s on a 2-core machine. Prints the
+The goal: all public checks in under 5 s on a 2-core machine. Prints the
 in-process time of the checks (reference loaded, solutions imported) and the
 wall time of the whole command, Python and torch start-up included, against
 the time of `python -c "import torch"` measured in the same run as the floor.

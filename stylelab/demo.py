@@ -161,7 +161,7 @@ def strength(weight):
     At the presets the style term outweighs the content term by orders of
     magnitude: on chelsea in swirls (192 px, 40 evaluations) the factors 1,
     0.1 and 0.01 look alike and 0.001 is nearly the photo, so a linear slider
-    changed the picture only in its first hundredth. Log-spaced over
+    would change the picture only in its first hundredth. Log-spaced over
     STRENGTH_DECADES, 0.05 is nearly the photo and 0.33 a hundredth of the preset.
     """
     return 0.0 if weight <= 0 else 10 ** (STRENGTH_DECADES * (min(weight, 1.0) - 1))

@@ -80,10 +80,10 @@ def paint_mosaic(size=512, seed=0, cells_per_side=20):
     """Stained glass: Voronoi cells of saturated colour separated by dark lead.
 
     Neighbouring panes share a hue, as in a window's design: each cell's colour
-    is read off a smooth random field. With independent random colours (the
-    first version) every photo came out as uniform confetti, since that is what
-    the painting's Gram matrices then ask for; with colour regions the
-    optimiser can lay them along the photo's own.
+    is read off a smooth random field. With independent random colours every
+    photo comes out as uniform confetti, since that is what the painting's
+    Gram matrices then ask for; with colour regions the optimiser can lay
+    them along the photo's own.
     """
     rng = np.random.default_rng(seed)
     # A jittered grid, not uniform points: two centres that nearly coincide would

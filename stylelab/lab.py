@@ -238,7 +238,7 @@ def mix_panel(model, image, size=384):
     widget that a redraw clears and displays into: run headless (nbclient,
     nbval, nbconvert), an Output widget written while its cell executes makes
     nbclient answer on the kernel's shell channel while it waits for that
-    cell's reply there, and lab 5 stalled in that wait in 2 of 3 runs.
+    cell's reply there: with one, lab 5 stalls in that wait in 2 of 3 runs.
     """
     import io
     import time

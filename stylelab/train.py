@@ -319,7 +319,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                   style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
                   num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles,
                   init=str(init) if init else None, precision=precision, **settings, per_style=per_style)
-    if distil is not None:  # recorded only when used, so that older checkpoints still resume
+    if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
         config.update(distil=str(distil), pixel_weight=pixel_weight)
     if resume and checkpoint.is_file():
         # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest

@@ -281,7 +281,7 @@ def test_a_room_server_deletes_uploads_after_a_while_but_keeps_its_own_images(ro
     def upload(name, data):
         return Path(httpx.post(url + "gradio_api/upload", files={"files": (name, data)}, timeout=30).json()[0])
 
-    # a room uploads while the cache is swept: Gradio's own sweeper died on that race, for good
+    # a room uploads while the cache is swept: Gradio's own sweeper dies on that race, for good
     until = time.time() + 6
 
     def keep_uploading(k):
@@ -493,7 +493,7 @@ def test_in_a_real_browser_thumbnails_fill_the_photo_and_any_style_slot(server, 
             page.screenshot(path=str(Path("out") / "demo_thumbnails.png"), full_page=True)
         finally:
             browser.close()
-    # whole file names: a box too narrow once showed 'swirls.png' as '.p'
+    # whole file names: a box too narrow shows 'swirls.png' as '.p'
     assert "chelsea" in content and "swirls.png" in first.replace("\n", "") and "mosaic" in second
 
 

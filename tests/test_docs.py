@@ -30,7 +30,8 @@ PACKAGES = ("stylelab", "grader", "bench", "solutions", "starter", "tools")  # t
 # the kit's folders: a path in code that starts with one of these must exist (out/ is written by runs)
 FOLDERS = ("labs", "starter", "solutions", "grader", "stylelab", "tests", "bench", "tools", "docs", ".ci")
 OTHER_FLAGS = {"--nbval-lax", "--nbval", "--help", "-h"}  # pytest's, shown beside the kit's
-HISTORY = ("earlier session", "previous session", "this session", "the first release", "before these settings")
+HISTORY = ("earlier session", "previous session", "this session", "the first release", "before these settings",
+           "earlier version", "issue #")
 
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
 INLINE = re.compile(r"(`+)(.+?)\1", re.S)

@@ -137,7 +137,7 @@ def test_a_term_switched_off_is_never_called(net):
 
 
 def test_repeating_the_edge_pixels_calms_the_borders_zero_padding_dots():
-    """Behind zero padding the network sees a black frame, and the picture grew dots along its borders."""
+    """Behind zero padding the network sees a black frame, and the picture grows dots along its borders."""
     from stylelab.transfer import run_transfer
     from stylelab.yardstick import border_contrast
 

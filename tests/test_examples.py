@@ -33,7 +33,7 @@ def test_swirls_are_mostly_blue_and_mosaic_has_dark_lead():
 
 
 def test_mosaic_panes_share_hues_with_their_neighbours():
-    # independent random colours per pane turned every photo into confetti; a window's
+    # independent random colours per pane turn every photo into confetti; a window's
     # design puts like colours together: panes one pane apart differ far less than
     # panes picked at random
     glass = np.asarray(paint_mosaic(size=512)).astype(float)[::8, ::8]  # (64, 64, 3), about 3 per pane

@@ -221,7 +221,8 @@ def test_training_lowers_the_loss_and_records_how_it_ran(tmp_path):
 
 
 def test_a_time_budget_ends_training_after_the_step_that_spends_it(tmp_path):
-    """Lab 5 trains for a minute of whatever machine it runs on: 100 steps once took four minutes."""
+    """Lab 5 trains for a minute of whatever machine it runs on: a step count would take a minute on one
+    laptop and four on another."""
     lines = []
     path = train_fast(["swirls"], steps=5, max_seconds=1e-9, size=32, batch_size=2, out=tmp_path / "m.pt",
                       log=lines.append, **SMALL)
@@ -525,7 +526,7 @@ def test_the_shipped_styles_paint_no_line_along_the_borders(size):
         own = border_contrast(to_pil(resize(pil_to_rgb(example_image(photo)), size)))
         for style in model.styles:
             ratios = border_contrast(stylize(model, example_image(photo), {style: 1.0}, size=size))
-            # fast3.pt's dotted line (before LOSS_MARGIN): 1.3 to 1.75 where the photos have 0.5 to 0.8
+            # a network trained without LOSS_MARGIN paints a dotted line: 1.3 to 1.75 where the photos have 0.5 to 0.8
             lines = {side: round(r, 2) for side, r in ratios.items() if r > BORDER_LIMIT * max(1.0, own[side])}
             assert not lines, (photo, style, lines, own)
 

@@ -1,7 +1,7 @@
 """The grader as a trust boundary: a hostile class, graded as root the way Gradescope, CI and
 servers run it. No student changes another's grade, crashes or stalls the class, or escapes.
 
-One submission or archive per way in that a review found; each is asserted per student, and
+One submission or archive per way in; each is asserted per student, and
 the class also holds a correct and a wrong student, whose grades must come out right.
 """
 

@@ -165,7 +165,8 @@ def test_mix_panel_follows_its_sliders():
 
 
 def test_lab_5_never_stalls_headless(tmp_path):
-    """It stalled at the mix panel's cell in 2 of 3 nbclient runs, the kernel idle; run it twice."""
+    """An Output widget in the mix panel stalls nbclient in 2 of 3 runs, the kernel idle (stylelab.lab.mix_panel);
+    run it twice."""
     for _ in range(2):
         notebook = execute(LABS[4], "solutions", timeout=300)  # a stalled cell raises CellTimeoutError
         assert "train_step: PASS" in printed(notebook)

@@ -81,7 +81,8 @@ def test_without_the_solutions_a_check_says_which_earlier_function_to_fix(monkey
     assert not results["style_loss"].passed
     assert results["style_loss"].reason == ("this check runs your gram_matrix, which fails its own check: "
                                             "fix it first")
-    assert "normalize=True" not in results["style_loss"].reason  # the hint that misled students
+    # not style_loss's own hint, which would send the student to the wrong function
+    assert "normalize=True" not in results["style_loss"].reason
 
 
 def test_a_notebook_check_names_the_wrong_earlier_function_below_its_verdict(tmp_path, capsys):
@@ -234,13 +235,15 @@ def _loop_without(broken):
                     "7 entries for num_iters=6: L-BFGS's line search may ask for more evaluations"),
 ])
 def test_the_loop_check_covers_what_the_labs_rely_on(broken, reason):
-    """Once a loop without its callback passed, and lab 3's snapshot cell then died."""
+    """A loop right in its numbers but broken in a part of the contract the labs use fails, saying which:
+    one without its callback would kill lab 3's snapshot cell."""
     result = checks.check_function(_loop_without(broken), "style_transfer")
     assert not result.passed and result.reason.startswith(reason), result.reason
 
 
 def test_a_loop_wrong_in_both_runs_hears_of_one_of_its_mistakes():
-    """Once a loop that ran Adam whatever the optimizer scored 5/5 and drew lab 4's race with two Adams."""
+    """A loop that never decays Adam's rate and runs Adam whichever optimizer is asked for fails with one of
+    its mistakes: passing, it would draw lab 4's race with two Adams."""
     import functools
 
     from tests.students import cs231n_loop
@@ -259,8 +262,8 @@ def test_a_loop_that_keeps_the_contract_passes():
 
 
 def test_importing_the_other_exercise_file_says_how_to_reuse_lab_code(tmp_path, context):
-    """Importing gram_matrix from style_transfer.py into fast_transfer.py used to fail six checks with a bare
-    ModuleNotFoundError."""
+    """Importing gram_matrix from style_transfer.py into fast_transfer.py fails with a hint on how to reuse
+    lab code, not with a bare ModuleNotFoundError in six checks."""
     folder = tmp_path / "dave"
     shutil.copytree(checks.ROOT / "solutions", folder)
     path = folder / "fast_transfer.py"
