@@ -59,8 +59,9 @@ def time_stylelab(content, style, iters, student=False, padding="replicate", **c
     """Seconds per evaluation of the engine; student: as the labs run a student's losses (contiguous, so
     that `.view` works). choices: channels_last, precision; the rest as stylelab.speed chose."""
     chosen = {**speed.choice("student" if student else "reference"), **choices}
+    # no choices: the driver decides everything, as a user gets it (its way of repeating edges too)
     result = run_transfer(content, style, size=None, num_iters=iters, optimizer="lbfgs", padding=padding,
-                          impl=_students_copy() if student else None, **chosen)
+                          impl=_students_copy() if student else None, **choices)
     name = f"{'student' if student else 'reference'}_{chosen['precision']}_{padding}"
     result.image.save(f"out/bench/stylelab_{name}{'_cl' if chosen['channels_last'] else ''}.png")
     return result.seconds / iters

@@ -29,3 +29,17 @@ def test_the_machine_line_names_this_cpu_its_flags_and_torch():
         assert flags == [f for f in machine.FLAGS if f in listed.group(1).split()]
     assert line.startswith(f"CPU: {model} (")
     assert f"torch {torch.__version__}" in line and f"{torch.get_num_threads()} threads" in line
+
+
+def test_the_engine_bench_runs_each_of_its_rows(tmp_path, monkeypatch):
+    """Each stylelab row of bench_transfer, on a tiny picture: the settings it hands the driver are ones the
+    driver takes."""
+    from bench.bench_transfer import time_stylelab
+    from stylelab.examples import example_image
+
+    monkeypatch.chdir(tmp_path)  # it saves its pictures under out/bench, which main() makes
+    (tmp_path / "out" / "bench").mkdir(parents=True)
+    photo, painting = example_image("chelsea").resize((48, 32)), example_image("swirls").resize((48, 48))
+    for row in ({}, {"precision": "float32", "channels_last": True}, {"padding": "zeros"}, {"student": True},
+                {"student": True, "precision": "float32"}):
+        assert time_stylelab(photo, painting, 2, **row) > 0
