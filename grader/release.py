@@ -32,6 +32,8 @@ PUBLIC_GRADER = ("__init__.py", "__main__.py", "checks.py", "exercises.py", "pro
                  "reference/style_transfer_checks.pt")
 STUDENT_FILES = ("environment.yml", "pyproject.toml", "LICENSE", "IMAGES.md", "tools/requirements.py")
 STUDENT_TREES = ("starter", "stylelab", "labs")
+# stylelab modules a release leaves out: distil.py's training step is lab 5's train_step written out
+INSTRUCTORS_ONLY = ("distil.py",)
 
 STUDENT_README = """# stylelab: neural style transfer
 
@@ -100,7 +102,7 @@ stylize: venv
 def _copy_tree(source, target):
     if source.exists():
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc",
-                                                                      "*.ckpt"))
+                                                                      "*.ckpt", *INSTRUCTORS_ONLY))
 
 
 def student_bundle(out):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from stylelab import speed
 from stylelab.backbones import BACKBONES, PADDINGS, PRECISIONS, BackboneUnavailable
-from stylelab.distil import PAIR_ITERS, PAIR_SIZE
 from stylelab.examples import CONTENT_IMAGES, EXAMPLES, STYLE_IMAGES, resolve_image
 from stylelab.images import ImageError
 from stylelab.train import CROP, STYLE_SIZE
@@ -69,8 +68,8 @@ def build_parser():
     g.add_argument("--dataset", default=None, metavar="DIR",
                    help="a folder of photos to crop (default: the built-in training photos)")
     g.add_argument("--count", type=int, default=20, help="crops per style")
-    g.add_argument("--size", type=int, default=PAIR_SIZE, help="side of the square crops")
-    g.add_argument("--num-iters", type=int, default=PAIR_ITERS, help="the engine's evaluations per crop")
+    g.add_argument("--size", type=int, default=None, help="side of the square crops (default: 256)")
+    g.add_argument("--num-iters", type=int, default=None, help="the engine's evaluations per crop (default: 80)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default="out/distil", metavar="DIR")
 
@@ -241,13 +240,19 @@ def main(argv=None):
         if args.command == "transfer":
             transfer(args)
         elif args.command == "distil":
-            from stylelab.distil import build_corpus
+            try:
+                from stylelab.distil import build_corpus
+            except ModuleNotFoundError:  # a student release leaves it out (grader/release.py)
+                print("stylelab: error: distil is part of the instructor's kit, not of this release",
+                      file=sys.stderr)
+                return 2
             from stylelab.train import style_name
 
+            given = {key: value for key, value in (("size", args.size), ("num_iters", args.num_iters))
+                     if value is not None}
             for style in args.style:
                 folder = Path(args.out, style_name(style))
-                build_corpus(style, folder, args.count, dataset=args.dataset, size=args.size,
-                             num_iters=args.num_iters, seed=args.seed)
+                build_corpus(style, folder, args.count, dataset=args.dataset, seed=args.seed, **given)
                 print(f"{folder}: {args.count} pairs")
         elif args.command == "train-fast":
             train_fast(args)

@@ -130,8 +130,7 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
     if schedule is None:
         coarse_enough = all(scale * min(content_img.shape[-2:]) >= COARSEST for scale, _ in SCHEDULE)
         schedule = SCHEDULE if coarse_enough else ((0.5, GLIMPSE / num_iters), (1.0, 1 - GLIMPSE / num_iters))
-    low, high = (torch.as_tensor(bound, dtype=content_img.dtype, device=content_img.device).reshape(1, -1, 1, 1)
-                 for bound in pixel_range)
+    low, high = (torch.as_tensor(bound).to(content_img).reshape(1, -1, 1, 1) for bound in pixel_range)
     history = {"content": [], "style": [], "tv": [], "total": [], "scale": []}
     H, W = content_img.shape[-2:]
     img = None

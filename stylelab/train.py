@@ -296,8 +296,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     loss_net.cnn[0].tiles = tiles  # the style images are the targets, whole; only the training crops are tiled
     if distil is None:
         photos, pairs = Photos(dataset, size), None
-    else:
-        from stylelab.distil import Pairs
+    else:  # the instructor's kit only: a student release leaves stylelab/distil.py out (grader/release.py)
+        from stylelab.distil import Pairs, distil_step
 
         photos, pairs = None, {name: Pairs(Path(distil, name), size) for name in names}
     widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
@@ -388,31 +388,6 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                     lr_schedule=schedule, held_out=[] if dataset else list(HELD_OUT), init_training=start_from)
     net.eval()
     return save_model(out, net, names, training, work_side)
-
-
-def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_grams, style_mix, weights,
-                pixel_weight):
-    """One step of the network towards the engine's paintings of its (N, 3, H, W) photos.
-
-    The exercise's perceptual loss with the painting's features at the content
-    layer as the target in place of the photo's, plus pixel_weight times the
-    squared distance to the painting in 0..255 pixels, summed per picture and
-    averaged over the batch. Returns the losses as floats, as train_step does."""
-    from stylelab.transfer import default_impl
-
-    features, cnn = default_impl().extract_features, loss_net.cnn  # lab 1's forward pass, every module's output
-    with torch.no_grad():
-        target = features(paintings, cnn[:loss_net.content_layer + 1])[loss_net.content_layer]
-    out = impl.transformer_net(photos, params, style_mix)
-    losses = impl.perceptual_loss(features(out, cnn), target, style_grams, out, loss_net.content_layer,
-                                  weights["content_weight"], loss_net.style_layers,
-                                  list(weights["style_weights"]), weights["tv_weight"])
-    losses["pixel"] = pixel_weight * torch.sum((255 * (out - paintings)) ** 2) / len(out)
-    losses["total"] = losses["total"] + losses["pixel"]
-    optimizer.zero_grad()
-    losses["total"].backward()
-    optimizer.step()
-    return {name: value.item() for name, value in losses.items()}
 
 
 def _start_from(net, path, names):

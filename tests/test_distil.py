@@ -88,3 +88,11 @@ def test_train_fast_distils_from_the_command_line(tmp_path):
     assert load_model(tmp_path / "m.pt").training["pixel_weight"] == 2
     assert cli(["train-fast", "--style", "mosaic", "--distil", str(tmp_path / "corpus"), "--steps", "1",
                 "--size", "32", "--out", str(tmp_path / "n.pt")]) == 2  # no corpus for mosaic: an error, not a trace
+
+
+def test_a_student_release_leaves_distillation_out(tmp_path):
+    """distil_step is a training step written out: lab 5's train_step exercise would be in the bundle."""
+    from grader.release import student_bundle
+
+    bundle = student_bundle(tmp_path / "release")
+    assert list(bundle.rglob("train.py")) and not list(bundle.rglob("distil.py"))
