@@ -12,8 +12,6 @@ from stylelab.fast import load_model
 from stylelab.images import ImageError, load_image
 from stylelab.train import train_fast
 
-SMALL = dict(widths=(4, 6, 8), num_res=1)
-
 
 def _inverted_corpus(folder, count=3, side=48, seed=0, smooth=False):
     """Pairs whose painting is the photo's negative, pixel by pixel: a crop of one matches the other only
