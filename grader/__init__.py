@@ -23,12 +23,8 @@ def check(exercise, impl=None):
     'solutions' or a folder holding style_transfer.py and fast_transfer.py; by default the
     STYLELAB_IMPL environment variable, else 'starter'.
     """
-    import os
-
     from grader.checks import Result, check_functions, load_functions, with_needs
     from grader.exercises import EXERCISE, EXERCISES
-
-    impl = impl or os.environ.get("STYLELAB_IMPL", "starter")
 
     name = exercise if isinstance(exercise, str) else getattr(exercise, "__name__", "")
     if name not in EXERCISES:
@@ -39,7 +35,7 @@ def check(exercise, impl=None):
         functions = {n: scope[n] for n in EXERCISE[name].needs if callable(scope.get(n))}
         functions[name] = exercise
     else:
-        functions = load_functions(impl, with_needs([name]))
+        functions = load_functions(impl, with_needs([name]))  # impl None: stylelab.impl.chosen
     results, said = _quietly(check_functions, functions)
     result = results[-1]
     print(result.line())

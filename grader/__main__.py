@@ -15,7 +15,6 @@ Instructors (these need solutions/, which the student release leaves out):
 
 import argparse
 import math
-import os
 import sys
 
 from grader.checks import check_functions, load_functions, with_needs
@@ -46,7 +45,7 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     c = commands.add_parser("check", help="check exercises against the reference")
     c.add_argument("names", nargs="*", metavar="NAME", help=f"exercises (default: all): {', '.join(EXERCISES)}")
-    c.add_argument("--impl", default=os.environ.get("STYLELAB_IMPL", "starter"),
+    c.add_argument("--impl", default=None,
                    help="starter, solutions, or a folder holding your style_transfer.py and fast_transfer.py "
                         "(default: $STYLELAB_IMPL, else starter)")
     c.add_argument("--hidden", action="store_true", help="also run the hidden checks (instructors)")

@@ -14,12 +14,10 @@ assistant would.
 """
 
 import ast
-import importlib.util
 import inspect
 import math
 import textwrap
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import torch
 from torch import nn
 
 from grader import protocol
+from stylelab import impl as impls
 from grader.exercises import EXERCISE, EXERCISES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -477,31 +476,11 @@ def load_reference(path=REFERENCE):
 
 
 def load_impl(impl="starter", file="style_transfer.py"):
-    """One of the student's files as a module: from 'starter', 'solutions', a folder holding it, or a file."""
-    folder = ROOT / impl if impl in ("starter", "solutions") else Path(impl)
-    path = folder / file if folder.is_dir() else folder
-    if not path.is_file():
-        raise Fail(f"{path}: no such file; --impl takes starter, solutions or a folder holding {file}")
-    # a fresh, unique module each time: a notebook re-checks the file after every edit
-    spec = importlib.util.spec_from_file_location(f"student_{uuid.uuid4().hex}", path)
-    module = importlib.util.module_from_spec(spec)
+    """One of the student's files as a fresh module (stylelab.impl.load); a Fail says what is wrong."""
     try:
-        spec.loader.exec_module(module)
-    except BaseException as error:  # SyntaxError, ImportError, even SystemExit at import
-        reason = f"could not import {path}: {type(error).__name__}: {error}".splitlines()[0]
-        raise Fail(reason + import_hint(type(error).__name__, str(error), path.name)) from None
-    return module
-
-
-SIBLINGS = ("style_transfer", "fast_transfer", "starter", "solutions")
-
-
-def import_hint(name, message, file):
-    """What to do when a student's file imports the other exercise file (or the kit's copies)."""
-    if name in ("ModuleNotFoundError", "ImportError") and any(f"'{m}" in message for m in SIBLINGS):
-        return (f": each file is checked on its own, so {file} cannot import the other one; copy the "
-                f"function you need (your gram_matrix, say) into {file}")
-    return ""
+        return impls.load(impl, file)
+    except impls.ImplError as error:
+        raise Fail(str(error)) from None
 
 
 def load_functions(impl, exercises=EXERCISES):
@@ -521,24 +500,10 @@ def load_functions(impl, exercises=EXERCISES):
     return found
 
 
-def reference_module(file):
-    """The reference solutions of one student file where the kit has them (instructors), else None.
-
-    The student release has no solutions/: there a check runs the student's own
-    versions of the exercises it builds on, and says so when one of them fails.
-    """
-    try:
-        return importlib.import_module(f"solutions.{Path(file).stem}")
-    except ModuleNotFoundError as error:
-        if error.name not in ("solutions", f"solutions.{Path(file).stem}"):
-            raise
-        return None
-
-
 def reference_for(exercise):
     """The module whose versions of an exercise's needs its check binds: None if it has none to bind."""
     record = EXERCISE[exercise]
-    return reference_module(record.file) if record.needs else None
+    return impls.reference(record.file) if record.needs else None
 
 
 def _names(names):

@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import protocol
-from grader.checks import (LOOP_REASON, ROOT, describe_raised, import_hint, judge, load_reference, loops_in_source,
+from grader.checks import (LOOP_REASON, ROOT, describe_raised, judge, load_reference, loops_in_source,
                            snapshot, upstream)
 from grader.exercises import EXERCISE, EXERCISES, FILES, TOTAL_POINTS
 from grader.sandbox import Child, Crashed, Limits, Timeout, public_grader, weaker_description
+from stylelab.impl import import_hint
 
 MAX_FILE = 2 * 2 ** 20  # bytes of one exercise file: a few thousand lines is already long
 MAX_ENTRIES = 10_000  # files and folders looked at in one submission

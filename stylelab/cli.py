@@ -155,13 +155,13 @@ def build_parser():
 
 
 def transfer(args):
+    from stylelab.objective import PRESETS
     from stylelab.transfer import chain, progress, run_transfer, snapshots
 
     out = Path(args.out or f"out/{Path(args.content).stem}_{Path(args.style).stem}.png")
-    overrides = {key: value for key, value in (
-        ("content_layer", args.content_layer), ("style_layers", args.style_layers),
-        ("content_weight", args.content_weight), ("style_weights", args.style_weights),
-        ("tv_weight", args.tv_weight)) if value is not None}
+    objective = PRESETS[args.backbone].but(  # a flag not given keeps the preset's value
+        content_layer=args.content_layer, style_layers=args.style_layers, content_weight=args.content_weight,
+        style_weights=args.style_weights, tv_weight=args.tv_weight)
     callback = chain(
         None if args.quiet else progress(args.num_iters, every=max(1, args.num_iters // 10)),
         snapshots(out.with_suffix(""), args.snapshot_every, args.backbone)
@@ -170,7 +170,7 @@ def transfer(args):
                           style_size=args.style_size, num_iters=args.num_iters,
                           optimizer=args.optimizer, lr=args.lr, init=args.init,
                           noise_ratio=args.noise_ratio, seed=args.seed, callback=callback,
-                          padding=args.padding, precision=args.precision, **overrides)
+                          padding=args.padding, precision=args.precision, objective=objective)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(out)
     history = out.with_suffix(".json")
@@ -185,9 +185,6 @@ def train_fast(args):
 
     from stylelab.train import train_fast as train
 
-    overrides = {key: value for key, value in (
-        ("content_layer", args.content_layer), ("content_weight", args.content_weight),
-        ("style_weights", args.style_weights), ("tv_weight", args.tv_weight)) if value is not None}
     command = "python -m stylelab " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train-fast"] else ""
     path = train(args.style, args.dataset, steps=args.steps, size=args.size, style_size=args.style_size,
                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
@@ -195,7 +192,8 @@ def train_fast(args):
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
                  widths=args.widths, work_side=args.work_side, tiles=args.tiles, init=args.init,
                  precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
-                 command=command, **overrides)
+                 command=command, content_layer=args.content_layer, content_weight=args.content_weight,
+                 style_weights=args.style_weights, tv_weight=args.tv_weight)  # None keeps each style's own
     print(f"wrote {path}")
 
 

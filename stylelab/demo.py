@@ -1,7 +1,7 @@
 """The web demo: Gatys et al. (CVPR 2016) style transfer, painted live in the browser.
 
 A Gradio Blocks app around the kit's exercises, whichever implementation
-stylelab.transfer.default_impl picks (the reference solutions, or in a student
+stylelab.impl.default picks (the reference solutions, or in a student
 release the student's own starter): the engine runs their losses, and colour
 preservation uses their match_color and luminance_only. No second
 implementation. A photo and a painting are preselected, so the first click
@@ -45,7 +45,8 @@ from stylelab import speed
 from stylelab.backbones import BACKBONES, BackboneUnavailable, available_backbones, load_backbone
 from stylelab.examples import CONTENT_IMAGES, STYLE_IMAGES, example_image
 from stylelab.images import ImageError, load_image, open_image, to_pil
-from stylelab.transfer import PRESETS, blend_styles
+from stylelab.objective import PRESETS
+from stylelab.transfer import blend_styles
 
 MAX_SIDE = 2048  # uploads are downscaled to this longest side before anything else
 MIN_SIDE = 16  # smaller than this and there is nothing for the network to see
@@ -236,9 +237,10 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
     evaluated (the exercise's loop).
     """
     from stylelab import engine
-    from stylelab.transfer import default_impl, run_transfer
+    from stylelab.impl import default as default_exercises
+    from stylelab.transfer import run_transfer
 
-    solutions = default_impl()
+    solutions = default_exercises()
 
     stop = stop or threading.Event()
     content_rgb = load_image(content, size)
@@ -246,7 +248,7 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
         styles = [to_pil(solutions.match_color(load_image(s, size), content_rgb)) for s in styles]
     style = blend_styles(styles, weights) if len(styles) > 1 else styles[0]
     deprocess = BACKBONES[backbone][1].deprocess
-    preset = PRESETS[backbone]
+    objective = PRESETS[backbone].scaled(content_scale, style_scale).but(tv_weight=tv_weight)
 
     def finish(img):
         rgb = deprocess(img).clamp(0, 1)
@@ -280,8 +282,7 @@ def paint(content, styles, weights, content_scale=1.0, style_scale=1.0, tv_weigh
                 content, style, backbone=backbone, size=size, num_iters=num_iters, optimizer=optimizer,
                 # the exercise's Adam loop has no recoloured start: it starts from the photo
                 init="content" if (optimizer, init) == ("adam", "recoloured") else init, callback=callback,
-                content_weight=preset["content_weight"] * content_scale,
-                style_weights=[w * style_scale for w in preset["style_weights"]], tv_weight=tv_weight)
+                objective=objective)
             if stop.is_set():  # the engine ended early and returned its best picture
                 events.put(("stopped", (last["t"] + 1, finish(result.img))))
             else:
@@ -620,7 +621,7 @@ def build_demo(examples_dir=None, model_path=None, limits=None):
 
 def tv_default(backbone):
     """The TV slider's value for a backbone: each has its own scale (VGG's 0..255 input, SqueezeNet's normalised)."""
-    return PRESETS[backbone]["tv_weight"]
+    return PRESETS[backbone].tv_weight
 
 
 def preview_upload(path, role):

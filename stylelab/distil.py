@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from stylelab.images import ImageError, load_image, pil_to_rgb, to_pil
+from stylelab.impl import default as default_exercises
 
 PAIR_SIZE = 256  # the corpus's crops: the size the engine and the yardstick judge at
 PAIR_ITERS = 80  # the engine's evaluations per crop: its picture at 80 is close to its 100
@@ -94,23 +95,22 @@ class Pairs:
         return torch.stack(photos), torch.stack(paintings)
 
 
-def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_grams, style_mix, weights,
+def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_grams, style_mix, objective,
                 pixel_weight):
     """One step of the network towards the engine's paintings of its (N, 3, H, W) photos.
 
     The exercise's perceptual loss with the painting's features at the content
     layer as the target in place of the photo's, plus pixel_weight times the
     squared distance to the painting in 0..255 pixels, summed per picture and
-    averaged over the batch. Returns the losses as floats, as train_step does."""
-    from stylelab.transfer import default_impl
-
-    features, cnn = default_impl().extract_features, loss_net.cnn  # lab 1's forward pass, every module's output
+    averaged over the batch; objective: the style's (stylelab.objective).
+    Returns the losses as floats, as train_step does."""
+    features, cnn = default_exercises().extract_features, loss_net.cnn  # lab 1's forward pass, every module's output
     with torch.no_grad():
         target = features(paintings, cnn[:loss_net.content_layer + 1])[loss_net.content_layer]
     out = impl.transformer_net(photos, params, style_mix)
     losses = impl.perceptual_loss(features(out, cnn), target, style_grams, out, loss_net.content_layer,
-                                  weights["content_weight"], loss_net.style_layers,
-                                  list(weights["style_weights"]), weights["tv_weight"])
+                                  objective.content_weight, loss_net.style_layers,
+                                  list(objective.style_weights), objective.tv_weight)
     losses["pixel"] = pixel_weight * torch.sum((255 * (out - paintings)) ** 2) / len(out)
     losses["total"] = losses["total"] + losses["pixel"]
     optimizer.zero_grad()

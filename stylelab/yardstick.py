@@ -3,7 +3,7 @@
 Johnson et al. judge their network against Gatys et al.'s optimisation run on
 the same photo and style. So does this, with a judge that neither side trained
 on: VGG-19 as it was trained (zero padding, no margin), with the kit's own
-preset's layers and weights (stylelab.transfer.PRESETS["vgg19"]: Gatys et al.'s
+preset's layers and weights (stylelab.objective.PRESETS["vgg19"]: Gatys et al.'s
 style layers, content at relu4_2). The optimiser's picture is the one a user
 gets from the engine at its defaults (`python -m stylelab transfer`, 100
 evaluations). Both are read back from 8-bit pictures.
@@ -46,13 +46,13 @@ class Judge:
 
     def __init__(self, photo, style, size=256):
         from stylelab.backbones import load_backbone
-        from stylelab.transfer import PRESETS
+        from stylelab.objective import PRESETS
 
-        preset = PRESETS["vgg19"]
-        self.net = load_backbone("vgg19", layers=(preset["content_layer"],) + preset["style_layers"])
-        self.content_layer = self.net.index(preset["content_layer"])
-        self.style_layers = [self.net.index(layer) for layer in preset["style_layers"]]
-        self.content_weight, self.style_weights = preset["content_weight"], preset["style_weights"]
+        objective = PRESETS["vgg19"]
+        self.net = load_backbone("vgg19", layers=(objective.content_layer,) + objective.style_layers)
+        self.content_layer = self.net.index(objective.content_layer)
+        self.style_layers = [self.net.index(layer) for layer in objective.style_layers]
+        self.content_weight, self.style_weights = objective.content_weight, objective.style_weights
         self.photo = to_pil(load_image(resolve_image(photo), size))  # every picture judged has these pixels' size
         with torch.no_grad():
             self.grams = [gram(f) for f in self._feats(load_image(resolve_image(style), size), self.style_layers)]

@@ -9,23 +9,22 @@ from stylelab import engine
 from stylelab.backbones import load_backbone
 from stylelab.examples import example_image
 from stylelab.images import load_image, to_pil
-from stylelab.transfer import PRESETS, default_impl
+from stylelab.impl import default as default_exercises
+from stylelab.objective import NAMES, PRESETS
 
-SETTINGS = PRESETS["vgg19"]
+OBJECTIVE = PRESETS["vgg19"]
 
 
 @pytest.fixture(scope="module")
 def net():
-    return load_backbone("vgg19", layers=(SETTINGS["content_layer"],) + SETTINGS["style_layers"])
+    return load_backbone("vgg19", layers=(OBJECTIVE.content_layer,) + OBJECTIVE.style_layers)
 
 
 def paint(net, num_iters=30, losses=None, **overrides):
     content = load_image(example_image("chelsea"), 64, net.preprocess)
     style = load_image(example_image("swirls"), 64, net.preprocess)
-    kwargs = dict(losses=losses or default_impl(), content_layer=net.index(SETTINGS["content_layer"]),
-                  content_weight=SETTINGS["content_weight"],
-                  style_layers=[net.index(layer) for layer in SETTINGS["style_layers"]],
-                  style_weights=list(SETTINGS["style_weights"]), tv_weight=SETTINGS["tv_weight"],
+    changes = {key: overrides.pop(key) for key in NAMES if key in overrides}  # the objective's fields
+    kwargs = dict(losses=losses or default_exercises(), objective=OBJECTIVE.but(**changes), index=net.index,
                   pixel_range=net.pixel_range(), num_iters=num_iters)
     kwargs.update(overrides)
     return content, style, kwargs, engine.paint(net.cnn, content, style, **kwargs)
@@ -33,15 +32,16 @@ def paint(net, num_iters=30, losses=None, **overrides):
 
 def total_loss(net, content, style, img, kwargs):
     """The objective, written out independently of the engine, at img's size."""
-    impl = kwargs["losses"]
+    impl, objective = kwargs["losses"], kwargs["objective"]
+    content_layer, style_layers = net.index(objective.content_layer), [net.index(n) for n in objective.style_layers]
     with torch.no_grad():
         feats = impl.extract_features(img, net.cnn)
-        target = impl.extract_features(content, net.cnn)[kwargs["content_layer"]]
+        target = impl.extract_features(content, net.cnn)[content_layer]
         style_feats = impl.extract_features(style, net.cnn)
-        grams = [impl.gram_matrix(style_feats[i]) for i in kwargs["style_layers"]]
-        return float(impl.content_loss(kwargs["content_weight"], feats[kwargs["content_layer"]], target)
-                     + impl.style_loss(feats, kwargs["style_layers"], grams, kwargs["style_weights"])
-                     + impl.tv_loss(img, kwargs["tv_weight"]))
+        grams = [impl.gram_matrix(style_feats[i]) for i in style_layers]
+        return float(impl.content_loss(objective.content_weight, feats[content_layer], target)
+                     + impl.style_loss(feats, style_layers, grams, list(objective.style_weights))
+                     + impl.tv_loss(img, objective.tv_weight))
 
 
 def test_the_saved_png_is_the_picture_whose_loss_was_reported(net, tmp_path):
@@ -98,7 +98,7 @@ def test_a_stop_from_the_callback_returns_the_best_image_so_far(net):
 
 
 def test_it_runs_whatever_losses_it_is_given(net):
-    reference = default_impl()
+    reference = default_exercises()
     calls = []
 
     def counted(function):
@@ -115,7 +115,7 @@ def test_it_runs_whatever_losses_it_is_given(net):
 
 def test_a_term_switched_off_is_never_called(net):
     """Lab 1 inverts features with only extract_features and content_loss written."""
-    reference = default_impl()
+    reference = default_exercises()
 
     def unwritten(name):
         def stub(*args, **kwargs):

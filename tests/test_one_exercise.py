@@ -74,7 +74,7 @@ def test_two_failing_needs_are_named_together():
 
 def test_without_the_solutions_a_check_says_which_earlier_function_to_fix(monkeypatch):
     """The student release has no reference to bind: the check blames the function that is wrong."""
-    monkeypatch.setattr(checks, "reference_module", lambda file: None)
+    monkeypatch.setattr("stylelab.impl.reference", lambda file: None)
     module = load_impl("solutions")
     module.gram_matrix = WRONG["gram_matrix"]["unnormalized"]
     results = {r.exercise: r for r in check_functions({n: getattr(module, n) for n in with_needs(["style_loss"])})}

@@ -11,7 +11,8 @@ from stylelab import speed
 from stylelab.backbones import load_backbone
 from stylelab.examples import resolve_image
 from stylelab.images import load_image
-from stylelab.transfer import PRESETS, run_transfer
+from stylelab.objective import PRESETS
+from stylelab.transfer import run_transfer
 
 
 @pytest.fixture
@@ -172,9 +173,9 @@ def test_both_precisions_paint_equally_well():
     network: both paint (the style loss falls below a fifth of the photo's) and their objectives agree
     within 10%, so the quality checks hold for either."""
     preset = PRESETS["vgg19"]
-    net = load_backbone("vgg19", layers=(preset["content_layer"],) + preset["style_layers"],
+    net = load_backbone("vgg19", layers=(preset.content_layer,) + preset.style_layers,
                         padding="replicate")  # the engine's objective, in float32
-    content_layer, style_layers = net.index(preset["content_layer"]), [net.index(n) for n in preset["style_layers"]]
+    content_layer, style_layers = net.index(preset.content_layer), [net.index(n) for n in preset.style_layers]
     photo = load_image(resolve_image("astronaut"), 64, net.preprocess)
     with torch.no_grad():
         grams = [losses.gram_matrix(f) for f in
@@ -185,8 +186,8 @@ def test_both_precisions_paint_equally_well():
     def judged(img):
         with torch.no_grad():
             feats = losses.extract_features(img, net.cnn)
-            return (float(losses.content_loss(preset["content_weight"], feats[content_layer], target)),
-                    float(losses.style_loss(feats, style_layers, grams, preset["style_weights"])))
+            return (float(losses.content_loss(preset.content_weight, feats[content_layer], target)),
+                    float(losses.style_loss(feats, style_layers, grams, preset.style_weights)))
 
     runs = {p: run_transfer("astronaut", "swirls", size=64, num_iters=30, precision=p, channels_last=False)
             for p in ("float32", "bfloat16")}

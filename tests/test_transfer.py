@@ -9,7 +9,8 @@ from PIL import Image
 
 from stylelab import cli
 from stylelab.examples import example_image
-from stylelab.transfer import PRESETS, run_transfer, snapshots
+from stylelab.objective import PRESETS
+from stylelab.transfer import run_transfer, snapshots
 
 
 def test_run_transfer_stylises_builtin_images():
