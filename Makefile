@@ -41,16 +41,16 @@ stylize: venv
 	$(PY) -m stylelab stylize --content astronaut --mix swirls=0.6 --mix mosaic=0.4 --out out/astronaut_fast.png
 
 starter:
-	python3 tools/make_starter.py
+	python3 -m grader.instructor.starter
 
 check-starter:
-	python3 tools/make_starter.py --check
+	python3 -m grader.instructor.starter --check
 
 check: venv
 	$(PY) -m grader check
 
 reference: venv
-	$(PY) -m grader.make_reference
+	$(PY) -m grader.instructor.make_reference
 
 examples: venv
 	$(PY) -m stylelab examples out/examples

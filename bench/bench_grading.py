@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from bench.machine import describe
-from grader import grade, sandbox
-from grader.sandbox import bubblewrap
+from grader.instructor import grade, sandbox
+from grader.instructor.sandbox import bubblewrap
 from solutions import style_transfer as solutions
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ def check(exercise, impl=None):
     'solutions' or a folder holding style_transfer.py and fast_transfer.py; by default the
     STYLELAB_IMPL environment variable, else 'starter'.
     """
-    from grader.checks import Result, check_functions, load_functions, with_needs
+    from grader.checks import check_functions, load_functions, with_needs
     from grader.exercises import EXERCISE, EXERCISES
 
     name = exercise if isinstance(exercise, str) else getattr(exercise, "__name__", "")

@@ -86,7 +86,7 @@ def main(argv=None):
     functions = {name: functions[name] for name in names}
     if args.hidden:
         try:
-            from grader.hidden import hidden_functions
+            from grader.instructor.hidden import hidden_functions
         except ImportError:  # the student release has neither the hidden cases nor solutions/
             print("grader: --hidden runs the instructor's hidden checks, which are not part of the student "
                   "release; your instructor runs them when grading", file=sys.stderr)
@@ -105,7 +105,7 @@ def main(argv=None):
 
 def instructor(args):
     try:
-        from grader import grade, release
+        from grader.instructor import grade, release
     except ImportError as error:
         print(f"grader: `{args.command}` is for instructors and needs the full kit ({error})", file=sys.stderr)
         return 2
@@ -120,7 +120,7 @@ def instructor(args):
     if args.command == "gradescope":
         print(f"wrote {release.gradescope_zip(args.out)}")
         return 0
-    from grader.sandbox import Limits
+    from grader.instructor.sandbox import Limits
 
     context = grade.Context.create(Limits(check_seconds=args.check_seconds, loop_seconds=args.loop_seconds,
                                           submission_seconds=args.submission_seconds))
@@ -159,10 +159,10 @@ def grade_table(result):
                      f"{result.points(exercise):g}/{EXERCISE[exercise].points}", hint))
     isolation = result.isolation or "none"
     if isolation == "weaker":
-        from grader.sandbox import weaker_description
+        from grader.instructor.sandbox import weaker_description
 
         isolation += f" ({weaker_description()})"
-    from grader.grade import about_files
+    from grader.instructor.grade import about_files
 
     return _format(rows, "\n".join([f"total: {result.score:g}/{result.max_score} points; status: {result.status}; "
                                      f"sandbox: {isolation}", *about_files(result)]))

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from grader import protocol
-from stylelab import impl as impls
 from grader.exercises import EXERCISE, EXERCISES
+from stylelab import impl as impls
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(__file__).resolve().parent / "reference" / "style_transfer_checks.pt"
@@ -464,7 +464,7 @@ def _judge(exercise, raw, before, after, expected, mistakes, grads):
 def load_reference(path=REFERENCE):
     """{exercise: (inputs, expected, mistakes)} from the public reference file."""
     if not Path(path).exists():
-        raise FileNotFoundError(f"{path} is missing: run `python -m grader.make_reference` to create it")
+        raise FileNotFoundError(f"{path} is missing: run `python -m grader.instructor.make_reference` to create it")
     stored = protocol.load(path)
     cases = {}
     for exercise, case in stored.items():

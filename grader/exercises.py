@@ -3,8 +3,8 @@
 The public checks, the sandboxed child, the hidden cases and the mistake
 catalogue, the release, the labs' tests and the points table all iterate
 these records. Adding an exercise means one solution (in solutions/), one
-record here, one case builder (grader/cases.py), and its mistakes if it has
-any (grader/mistakes.py, with their hints here).
+record here, one case builder (grader/instructor/cases.py), and its mistakes if it has
+any (grader/instructor/mistakes.py, with their hints here).
 
 `kind` says what an exercise returns, which decides how a check calls it
 (grader/protocol.py) and how its answer is compared (grader/checks.py):
@@ -20,7 +20,7 @@ any (grader/mistakes.py, with their hints here).
 - loop: style_transfer's (img, history), run with Adam and again with L-BFGS;
 - step: train_step's dict of floats, with the parameters it updated.
 
-`tolerance` and `floor` are measured, not chosen: grader/numerics.py
+`tolerance` and `floor` are measured, not chosen: grader/instructor/numerics.py
 recomputes every check under other numerics (float64, no oneDNN, one thread,
 channels-last, deterministic) and each tolerance sits at least 10x above the
 worst difference a correct answer shows there and 10x below the nearest

@@ -1,7 +1,7 @@
 """What the sandboxed child and the judge share: how an exercise is called, and how values cross the pipe.
 
 The child (grader/worker.py) calls a student's function on a check's inputs
-and sends back what it returned; the parent (grader/grade.py) judges it
+and sends back what it returned; the parent (grader/instructor/grade.py) judges it
 (grader/checks.py). Both sides call exercises the same way, through call()
 and gradients() here, which is also how the in-process `grader check` does it.
 

@@ -1,6 +1,6 @@
 """The exercises of stylelab, one module per topic.
 
 solutions/ holds the reference implementation, the single source of truth;
-starter/ is generated from it by tools/make_starter.py, each exercise body
+starter/ is generated from it by grader/instructor/starter.py, each exercise body
 replaced by a stub for students to fill in.
 """

@@ -240,7 +240,7 @@ def main(argv=None):
         elif args.command == "distil":
             try:
                 from stylelab.distil import build_corpus
-            except ModuleNotFoundError:  # a student release leaves it out (grader/release.py)
+            except ModuleNotFoundError:  # a student release leaves it out (grader/instructor/release.py)
                 print("stylelab: error: distil is part of the instructor's kit, not of this release",
                       file=sys.stderr)
                 return 2

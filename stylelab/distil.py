@@ -11,14 +11,14 @@ drawn from seed and i alone). `Pairs` draws training batches from a corpus:
 the same random crop and flip of the photo and of its painting, and
 `distil_step` is one training step towards them (stylelab.train.train_fast's
 `distil`). It is a training step of lab 5's kind written out, so a student
-release leaves this module out (grader/release.py).
+release leaves this module out (grader/instructor/release.py).
 """
 
 from pathlib import Path
 
 import torch
 
-from stylelab.images import ImageError, load_image, pil_to_rgb, to_pil
+from stylelab.images import ImageError, load_image, to_pil
 from stylelab.impl import default as default_exercises
 
 PAIR_SIZE = 256  # the corpus's crops: the size the engine and the yardstick judge at

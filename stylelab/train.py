@@ -12,7 +12,6 @@ same seed a run draws the same batches.
 """
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path

@@ -42,7 +42,7 @@ def chromium_path():
 @pytest.fixture(scope="session")
 def bubblewrap():
     """bwrap, the grading sandbox, where it can build one (some containers forbid user namespaces)."""
-    from grader.sandbox import weaker_reason
+    from grader.instructor.sandbox import weaker_reason
 
     path = system_tool("bwrap", "bubblewrap")
     if weaker_reason():

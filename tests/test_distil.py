@@ -90,7 +90,7 @@ def test_train_fast_distils_from_the_command_line(tmp_path):
 
 def test_a_student_release_leaves_distillation_out(tmp_path):
     """distil_step is a training step written out: lab 5's train_step exercise would be in the bundle."""
-    from grader.release import student_bundle
+    from grader.instructor.release import student_bundle
 
     bundle = student_bundle(tmp_path / "release")
     assert list(bundle.rglob("train.py")) and not list(bundle.rglob("distil.py"))

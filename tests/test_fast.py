@@ -1,8 +1,6 @@
 """Fast style transfer around the exercises: model files, any-size stylising, ONNX, training and the CLI."""
 
-import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ from PIL import Image
 from solutions import style_transfer as gatys
 from stylelab.cli import main as cli
 from stylelab.examples import example_image
-from stylelab.fast import SHIPPED, FastModel, TransformerNet, export_onnx, load_model, save_model, stylize
+from stylelab.fast import SHIPPED, TransformerNet, export_onnx, load_model, save_model, stylize
 from stylelab.images import ImageError, pil_to_rgb, to_pil
 from stylelab.train import train_fast
 

@@ -9,7 +9,7 @@ import torch
 
 from grader.checks import check_function
 from grader.exercises import EXERCISE, of_file
-from grader.hidden import hidden_check
+from grader.instructor.hidden import hidden_check
 from students import FAST_RIGHT as RIGHT
 from students import FAST_WRONG as WRONG
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from grader.cases import block_params, net_params
+from grader.instructor.cases import block_params, net_params
 from solutions import fast_transfer as fast
 from solutions import style_transfer as gatys
 

@@ -14,9 +14,9 @@ from grader import check
 from grader.__main__ import main as grader_main
 from grader.checks import REFERENCE, UNCONNECTED, check_function, check_functions, load_functions, load_reference, rel_error
 from grader.exercises import EXERCISE, EXERCISES, TOTAL_POINTS, of_file
-from grader.hidden import hidden_check, hidden_functions
-from grader.make_reference import differences, generate
-from grader.mistakes import MISTAKES
+from grader.instructor.hidden import hidden_check, hidden_functions
+from grader.instructor.reference import differences, generate
+from grader.instructor.mistakes import MISTAKES
 from students import GATYS_RIGHT as RIGHT
 from students import GATYS_WRONG as WRONG
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
+from grader.instructor import sandbox
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="/proc/<pid>/environ, and the measures that hide it, are Linux's")
@@ -51,7 +51,7 @@ SNOOP = textwrap.dedent("""
 GRADER = textwrap.dedent("""
     import json, os, sys, tempfile
     from pathlib import Path
-    from grader import grade, sandbox
+    from grader.instructor import grade, sandbox
     from grader.checks import load_reference
     from grader.exercises import EXERCISES
 

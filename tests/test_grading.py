@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import grade, sandbox
+from grader.instructor import grade, sandbox
 from grader.exercises import EXERCISE, FILES, TOTAL_POINTS, of_file
 from grader.__main__ import main as grader_main
 from solutions import style_transfer as solutions

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import grade, protocol, sandbox
+from grader import protocol
+from grader.instructor import grade, sandbox
 from grader.__main__ import main as grader_main
 from grader.checks import UNCONNECTED
 from grader.exercises import EXERCISE, FILES, TOTAL_POINTS, of_file

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.release import student_bundle
+from grader.instructor.release import student_bundle
 from tests.test_demo import chromium
 
 OUT = Path("out")

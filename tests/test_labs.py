@@ -55,7 +55,7 @@ def test_notebook_is_committed_clean(path):
 
 
 def test_the_instructors_copy_stores_the_pass_lines_nbval_compares(tmp_path):
-    from grader.release import instructor_labs
+    from grader.instructor.release import instructor_labs
 
     copy = instructor_labs(tmp_path / "instructor")
     for path in LABS:
@@ -89,7 +89,7 @@ def test_every_exercise_has_a_check_cell():
 def run_labs(impl, tmp_path, labs=LABS):
     """`pytest --nbval-lax` on the instructor's copy of labs, the command an instructor types; returns the
     run and the (notebook, cell) pairs that failed, read back from its report."""
-    from grader.release import instructor_labs
+    from grader.instructor.release import instructor_labs
 
     copy = tmp_path / "instructor"
     if not copy.exists():
@@ -174,13 +174,12 @@ def test_lab_5_never_stalls_headless(tmp_path):
 
 def partial_folder(folder, last_lab):
     """A student's folder in which the exercises of labs 1..last_lab are written and the rest are stubs."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import make_starter
+    from grader.instructor.starter import stub_source
 
     folder.mkdir(parents=True, exist_ok=True)
     for file in FILES:
         done = [r.name for r in RECORDS if r.file == file and r.lab <= last_lab]
-        text = make_starter.stub_source((ROOT / "solutions" / file).read_text(), file, keep=done)
+        text = stub_source((ROOT / "solutions" / file).read_text(), file, keep=done)
         (folder / file).write_text(text)
     return folder
 
@@ -228,8 +227,7 @@ def test_a_lab_runs_on_the_exercises_done_so_far(tmp_path, lab):
 
 def test_the_reference_pictures_are_the_ones_the_code_draws():
     """Each marked figure has its picture, shown under it, small, and drawn from the code there is now."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import make_lab_references as references
+    from tools import make_lab_references as references
 
     drawn = set()
     for path in LABS:

@@ -3,7 +3,7 @@
 Each check's tolerance sits at least MARGIN times above the worst difference a
 correct answer shows under other numerics (float64, oneDNN off, one thread,
 channels-last, deterministic algorithms) and MARGIN times below the nearest
-catalogued mistake; grader/numerics.py measures both. Then every public and
+catalogued mistake; grader/instructor/numerics.py measures both. Then every public and
 hidden check of the solutions runs under those numerics and must pass, and
 every catalogued mistake must still get its own hint there.
 """
@@ -14,9 +14,9 @@ import pytest
 
 from grader.checks import check_function
 from grader.exercises import EXERCISE, EXERCISES
-from grader.hidden import hidden_check
-from grader.make_reference import solution
-from grader.numerics import MARGIN, NUMERICS, measure, numerics, transform
+from grader.instructor.hidden import hidden_check
+from grader.instructor.reference import solution
+from grader.instructor.numerics import MARGIN, NUMERICS, measure, numerics, transform
 from students import WRONG
 
 # float64 is a yardstick, not a machine: a student's float32 code never runs in it

@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 import grader
-from grader import checks, grade
+from grader import checks
+from grader.instructor import grade
 from grader.checks import check_functions, load_impl, with_needs
 from grader.exercises import EXERCISE, EXERCISES, RECORDS
 from tests.students import WRONG

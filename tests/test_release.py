@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.exercises import EXERCISE, EXERCISES, TOTAL_POINTS
-from grader.release import gradescope_zip, student_bundle
+from grader.instructor.release import gradescope_zip, student_bundle
 from tools_markers import solution_bodies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,10 +35,12 @@ def test_bundle_holds_what_students_need_and_nothing_of_the_instructors(bundle):
                    "grader/reference/style_transfer_checks.pt", "environment.yml", "pyproject.toml",
                    "README.md", "Makefile", "tools/requirements.py"):
         assert needed in files
-    for secret in ("solutions/", "grader/hidden.py", "grader/mistakes.py", "grader/cases.py",
-                   "grader/make_reference.py", "grader/grade.py", "grader/sandbox.py", "grader/release.py",
-                   "tests/", "bench/", "tools/make_starter.py", ".ci/"):
+    for secret in ("solutions/", "grader/instructor/", "tests/", "bench/", ".ci/", "stylelab/distil.py"):
         assert not any(f.startswith(secret) for f in files), secret
+    # the grader's folder goes as it is, but for its instructor side: the release copies folders, not lists
+    public = {p.relative_to(ROOT).as_posix() for p in (ROOT / "grader").rglob("*")
+              if p.is_file() and "instructor" not in p.parts and "__pycache__" not in p.parts}
+    assert public == {f for f in files if f.startswith("grader/")}
 
 
 def test_no_solution_body_appears_anywhere_in_the_bundle(bundle):
@@ -126,7 +128,7 @@ def grade_on_gradescope(autograder, files):
 def test_the_gradescope_zip_holds_the_kit_at_its_root():
     with zipfile.ZipFile(gradescope_zip(ROOT / "out" / "autograder.zip")) as archive:
         names = set(archive.namelist())
-        assert {"setup.sh", "run_autograder", "grader/grade.py", "solutions/style_transfer.py",
+        assert {"setup.sh", "run_autograder", "grader/instructor/grade.py", "solutions/style_transfer.py",
                 "tools/requirements.py"} <= names
         assert not any(name.startswith("source/") for name in names)
         assert all(archive.getinfo(n).external_attr >> 16 & 0o111 for n in ("setup.sh", "run_autograder"))

@@ -3,16 +3,14 @@
 import ast
 import importlib
 import inspect
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import make_starter  # noqa: E402
-from make_starter import END, START, MarkerError, stub_source  # noqa: E402
+from grader.instructor import starter as make_starter
+from grader.instructor.starter import END, START, MarkerError, stub_source
 
 
 def test_committed_starter_matches_what_solutions_generate():

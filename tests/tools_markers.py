@@ -1,11 +1,9 @@
 """Read the solution bodies (the code between the markers) out of solutions/, for leak tests."""
 
 import ast
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-from make_starter import END, START  # noqa: E402
+from grader.instructor.starter import END, START
 
 
 def solution_bodies(folder):

@@ -8,7 +8,7 @@ students: it imports the solutions.
 
 from grader.checks import Result, reference_for, run_case
 from grader.exercises import EXERCISE
-from grader.make_reference import case
+from grader.instructor.reference import case
 
 # (seed, variant) pairs: variant 1 and 2 change shapes, seeds change values
 HIDDEN_CASES = ((1, 1), (2, 2))

@@ -23,7 +23,7 @@ A tolerance is sound when MARGIN * noise <= tolerance <= gap / MARGIN: a right
 answer passes with room to spare on any machine, and every catalogued mistake
 is still far from passing (tests/test_numerics.py asserts both, per check).
 
-    python -m grader.numerics   # the table: noise, tolerance and gap per check
+    python -m grader.instructor.numerics   # the table: noise, tolerance and gap per check
 
 Instructors only: it imports solutions/.
 """
@@ -39,8 +39,8 @@ from torch import nn
 
 from grader.checks import as_tensors, compare, evaluate
 from grader.exercises import EXERCISE, EXERCISES
-from grader.hidden import HIDDEN_CASES
-from grader.make_reference import case, solution
+from grader.instructor.hidden import HIDDEN_CASES
+from grader.instructor.reference import case, solution
 
 # How far apart noise, tolerance and the nearest mistake must be, each way.
 MARGIN = 10

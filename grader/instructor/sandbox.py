@@ -19,7 +19,7 @@ per check, so torch's start-up is paid per submission, not per check. The child:
   allow-list environment too, so no token of the grader's reaches the child
   (--as-pid-1 would remove that process, but a namespace's pid 1 ignores
   every signal it has no handler for, SIGXCPU at the CPU limit included);
-- runs under a seccomp filter (grader/seccomp.py) that lets it start threads
+- runs under a seccomp filter (grader/instructor/seccomp.py) that lets it start threads
   but no processes, and refuses unshare, mount, ptrace and their kin;
 - elsewhere (macOS, Windows, no bwrap) runs in a temporary directory with the
   same resource limits (and, on Linux, the same seccomp filter), and the
@@ -55,9 +55,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import protocol, seccomp
+from grader import protocol
+from grader.instructor import seccomp
 from grader.exercises import FILES
 
+GRADER = Path(__file__).resolve().parents[1]  # the public grader, which the release ships
 PUBLIC_MODULES = ("__init__.py", "exercises.py", "protocol.py", "worker.py")
 SANDBOX_UID = 65534  # nobody: the child's uid inside its user namespace, and outside it for a root grader
 SCRATCH_BYTES = 64 * 2 ** 20  # the child's private /tmp, in memory
@@ -171,7 +173,7 @@ def public_grader(folder):
     target = Path(folder) / "grader"
     target.mkdir(parents=True, exist_ok=True)
     for name in PUBLIC_MODULES:
-        shutil.copy(Path(__file__).with_name(name), target / name)
+        shutil.copy(GRADER / name, target / name)
         (target / name).chmod(0o644)
     for path in (Path(folder), target):
         path.chmod(0o755)

@@ -38,7 +38,8 @@ from grader import protocol
 from grader.checks import (LOOP_REASON, ROOT, describe_raised, judge, load_reference, loops_in_source,
                            snapshot, upstream)
 from grader.exercises import EXERCISE, EXERCISES, FILES, TOTAL_POINTS
-from grader.sandbox import Child, Crashed, Limits, Timeout, public_grader, weaker_description
+from grader.instructor.sandbox import Child, Crashed, Limits, Timeout, public_grader, weaker_description
+from grader.instructor.starter import stub_source
 from stylelab.impl import import_hint
 
 MAX_FILE = 2 * 2 ** 20  # bytes of one exercise file: a few thousand lines is already long
@@ -89,8 +90,8 @@ class Grade:
 
 def hidden_cases():
     """{exercise: [(inputs, expected, mistakes), ...]}, computed from solutions/ once per run."""
-    from grader.hidden import HIDDEN_CASES
-    from grader.make_reference import case
+    from grader.instructor.hidden import HIDDEN_CASES
+    from grader.instructor.reference import case
 
     return {e: [case(e, seed, variant) for seed, variant in HIDDEN_CASES] for e in EXERCISES}
 
@@ -99,19 +100,13 @@ def needs_sources():
     """{exercise: source of a module holding the reference versions of what it builds on}.
 
     Each is the exercise's solutions file with every other exercise's body
-    stubbed (tools/make_starter.py's stubs), so a child holds no more of the
+    stubbed (grader.instructor.starter's stubs), so a child holds no more of the
     solutions than the check it runs needs. The child gets it with that
     exercise's requests only: exercises run in the labs' order, so by then
     every exercise the module holds has been judged in that child, and a
     submission that keeps the functions cannot use them to pass those checks.
     """
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_starter", ROOT / "tools" / "make_starter.py")
-    make_starter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_starter)
-    return {record.name: make_starter.stub_source((ROOT / "solutions" / record.file).read_text(), record.file,
-                                                  keep=record.needs)
+    return {record.name: stub_source((ROOT / "solutions" / record.file).read_text(), record.file, keep=record.needs)
             for record in EXERCISE.values() if record.needs}
 
 
