@@ -25,7 +25,7 @@ demo: venv
 test: venv
 	$(PY) -m pytest
 
-# the notebooks top to bottom with the solutions, small sizes (tests/test_labs.py does this too)
+# the notebooks top to bottom with the solutions, small sizes (tests/labs/test_labs.py does this too)
 test-labs: venv
 	STYLELAB_IMPL=solutions STYLELAB_QUICK=1 $(PY) -m pytest --nbval-lax labs/
 

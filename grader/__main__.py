@@ -105,7 +105,7 @@ def main(argv=None):
 
 def instructor(args):
     try:
-        from grader.instructor import grade, release
+        from grader.instructor import grade, release, report, submission
     except ImportError as error:
         print(f"grader: `{args.command}` is for instructors and needs the full kit ({error})", file=sys.stderr)
         return 2
@@ -127,17 +127,17 @@ def instructor(args):
     try:
         if args.command == "grade":
             result = grade.grade_submission(args.submission, context, args.student)
-            grade.write_outputs(result, args.json, args.feedback)
+            report.write_outputs(result, args.json, args.feedback)
             print(grade_table(result))
             return 0
         try:
             results = grade.grade_class(args.folder, context, args.workers)
-        except grade.DuplicateStudents as error:
+        except submission.DuplicateStudents as error:
             print(f"grader: {error}", file=sys.stderr)
             return 2
-        grade.gradebook(results, args.csv)
+        report.gradebook(results, args.csv)
         for result in results:
-            grade.write_outputs(result, args.json_dir and f"{args.json_dir}/{result.student}.json",
+            report.write_outputs(result, args.json_dir and f"{args.json_dir}/{result.student}.json",
                                 args.feedback_dir and f"{args.feedback_dir}/{result.student}.md")
         statuses = {}
         for result in results:
@@ -162,7 +162,7 @@ def grade_table(result):
         from grader.instructor.sandbox import weaker_description
 
         isolation += f" ({weaker_description()})"
-    from grader.instructor.grade import about_files
+    from grader.instructor.report import about_files
 
     return _format(rows, "\n".join([f"total: {result.score:g}/{result.max_score} points; status: {result.status}; "
                                      f"sandbox: {isolation}", *about_files(result)]))

@@ -24,7 +24,7 @@ any (grader/instructor/mistakes.py, with their hints here).
 recomputes every check under other numerics (float64, no oneDNN, one thread,
 channels-last, deterministic) and each tolerance sits at least 10x above the
 worst difference a correct answer shows there and 10x below the nearest
-catalogued mistake (tests/test_numerics.py asserts both). Below the floor, an
+catalogued mistake (tests/grading/test_numerics.py asserts both). Below the floor, an
 entry's error is judged as an absolute error of tolerance * floor. Scalar
 losses, summed once: CS231n's floor 1e-8, tolerance 1e-5; activations of order
 1 through convolutions: floor 0.1, tolerance 1e-3; images in [0, 1]: floor 1.

@@ -11,7 +11,7 @@ student runs it, and the picture is saved small under labs/reference/. The
 markdown cell after it shows that file, so in JupyterLab the reference sits
 under the student's own figure. labs/reference/MANIFEST.json records a
 fingerprint of what drew them (the solutions, the kit modules the figures run,
-the shipped fast network and each figure cell's code); tests/test_labs.py fails
+the shipped fast network and each figure cell's code); tests/labs/test_labs.py fails
 when the fingerprint no longer matches, so the pictures cannot drift from the
 code unnoticed.
 
@@ -38,7 +38,8 @@ MARKER = re.compile(r"^# Reference picture: reference/([\w-]+\.png)$", re.M)
 # what the figures are drawn from; a change to any of them redraws the pictures
 SOURCES = ("solutions/style_transfer.py", "solutions/fast_transfer.py", "stylelab/engine.py",
            "stylelab/transfer.py", "stylelab/backbones.py", "stylelab/fast.py", "stylelab/lab.py",
-           "stylelab/train.py", "stylelab/speed.py", "stylelab/models/fast3.pt")
+           "stylelab/train.py", "stylelab/speed.py", "stylelab/objective.py", "stylelab/impl.py",
+           "stylelab/models/fast3.pt")
 SLOW = 10  # seconds: a cell this slow is named with its time
 MAX_WIDTH = 800  # pixels: a figure stays readable, the file stays under 300 kB
 

@@ -4,8 +4,10 @@ grader/ holds what students get (the public checks, the exercise records, the
 wire protocol and the sandboxed worker); this folder holds what grades them
 and what builds their release:
 
-- `grade.py`: grading a class, each submission in its own sandbox
-  (`sandbox.py`, `seccomp.py`), with the hidden checks (`hidden.py`);
+- `grade.py`: grading a class, each submission unpacked (`submission.py`) and
+  run in its own sandbox (`sandbox.py`, `seccomp.py`), with the hidden checks
+  (`hidden.py`), and told in feedback, Gradescope's results and a gradebook
+  (`report.py`);
 - `reference.py`: building a check's case from solutions/ (`cases.py`'s inputs,
   `mistakes.py`'s catalogue), which `make_reference.py` writes to
   grader/reference/ and `numerics.py` holds the tolerances against;

@@ -124,7 +124,7 @@ def _loop(inputs, **changes):
 def _runs(inputs, adam=None, lbfgs=None):
     """The loop check's compared tensors: the Adam run, then the L-BFGS run, each the reference's unless given.
 
-    A mistake lives in one of the two; checks._shows() judges only the run it changes.
+    A mistake lives in one of the two; returned.shows() judges only the run it changes.
     """
     return (adam or _loop(inputs)) + (lbfgs or _loop(inputs, **LBFGS_RUN))
 
@@ -239,7 +239,7 @@ def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=Fa
 
 def _step(inputs, broken=None, losses_after=False):
     """The reference train_step through checks.call, with the optimizer broken as a student might."""
-    from grader.checks import as_tensors
+    from grader.returned import as_tensors
     from grader.exercises import EXERCISE
     from grader.protocol import PlainSGD, call
 

@@ -13,7 +13,7 @@ every check's reference, public and hidden cases alike, under other numerics:
 - deterministic: torch.use_deterministic_algorithms(True);
 - other_cpu: no_onednn, one_thread and channels_last together.
 
-and measures, per check, with the check's own relative error (checks.rel_error
+and measures, per check, with the check's own relative error (returned.rel_error
 with its floor):
 
 - noise: the largest error between any of these and the float32 reference;
@@ -21,7 +21,7 @@ with its floor):
 
 A tolerance is sound when MARGIN * noise <= tolerance <= gap / MARGIN: a right
 answer passes with room to spare on any machine, and every catalogued mistake
-is still far from passing (tests/test_numerics.py asserts both, per check).
+is still far from passing (tests/grading/test_numerics.py asserts both, per check).
 
     python -m grader.instructor.numerics   # the table: noise, tolerance and gap per check
 
@@ -37,10 +37,11 @@ import warnings
 import torch
 from torch import nn
 
-from grader.checks import as_tensors, compare, evaluate
+from grader.checks import evaluate
 from grader.exercises import EXERCISE, EXERCISES
 from grader.instructor.hidden import HIDDEN_CASES
 from grader.instructor.reference import case, solution
+from grader.returned import as_tensors, compare
 
 # How far apart noise, tolerance and the nearest mistake must be, each way.
 MARGIN = 10

@@ -8,7 +8,8 @@ grader/reference/style_transfer_checks.pt for the public checks.
 import torch
 
 from grader import protocol
-from grader.checks import as_tensors, compare, evaluate
+from grader.checks import evaluate
+from grader.returned import as_tensors, compare
 from grader.exercises import EXERCISE, EXERCISES
 from grader.instructor.cases import build
 from grader.instructor.mistakes import MISTAKES
@@ -26,7 +27,7 @@ def case(exercise, seed=0, variant=0):
     """(inputs, expected, mistakes) for one exercise, computed from solutions/.
 
     expected and each mistake are lists of tensors in the form a check
-    compares (checks.as_tensors), a loss's gradients included.
+    compares (returned.as_tensors), a loss's gradients included.
     """
     inputs = build(exercise, seed, variant)
     raw, grads, args = evaluate(solution(exercise), exercise, inputs)

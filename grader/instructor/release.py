@@ -4,7 +4,7 @@
   the grader folder without its instructor/ side (the public checks and their
   reference data), the environment files, and the student edition's README and
   Makefile (templates/). No solutions/, no hidden checks, no mistake catalogue,
-  no grading tools. tests/test_release.py scans it for any solution body.
+  no grading tools. tests/grading/test_release.py scans it for any solution body.
 - `instructor_labs(out)`: the instructor's copy of the labs, for grading
   notebooks with nbval: each check cell stores the PASS line a correct answer
   prints, which `pytest --nbval-lax` compares with what the student's code
@@ -17,7 +17,7 @@
   /autograder/run_autograder and runs it, which grades /autograder/submission
   into /autograder/results/results.json. It carries the whole kit, solutions
   included, since the hidden checks are computed from them; Gradescope keeps it
-  from students. tests/test_release.py runs it in that layout under bubblewrap.
+  from students. tests/grading/test_release.py runs it in that layout under bubblewrap.
 """
 
 import json

@@ -7,7 +7,7 @@ import pytest
 
 import grader
 from grader import checks
-from grader.instructor import grade
+from grader.instructor import grade, report
 from grader.checks import check_functions, load_impl, with_needs
 from grader.exercises import EXERCISE, EXERCISES, RECORDS
 from tests.students import WRONG
@@ -152,7 +152,7 @@ def test_grading_in_the_sandbox_costs_a_wrong_gram_only_its_points(tmp_path, con
     assert result.points("gram_matrix") == 0
     for name in dependents("gram_matrix"):
         assert result.points(name) == EXERCISE[name].points
-        [test] = [t for t in grade.gradescope(result)["tests"] if t["name"] == f"{name} (public check)"]
+        [test] = [t for t in report.gradescope(result)["tests"] if t["name"] == f"{name} (public check)"]
         assert test["output"] == "passed\nthis check uses the reference gram_matrix; yours fails its own check"
 
 

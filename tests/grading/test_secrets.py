@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from grader.instructor import sandbox
+from helpers import ROOT
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="/proc/<pid>/environ, and the measures that hide it, are Linux's")
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET_NAME = "STYLELAB_TEST_SECRET"
 
 # the student: prints its own environment, every other environment it can read, and which it cannot
@@ -51,7 +51,7 @@ SNOOP = textwrap.dedent("""
 GRADER = textwrap.dedent("""
     import json, os, sys, tempfile
     from pathlib import Path
-    from grader.instructor import grade, sandbox
+    from grader.instructor import grade, report, sandbox
     from grader.checks import load_reference
     from grader.exercises import EXERCISES
 
@@ -66,7 +66,7 @@ GRADER = textwrap.dedent("""
             sandbox._nobody_can_start_python = lambda: False
         sandbox.weaker_user.cache_clear()
         graded = grade.grade_submission(work / "snoop", context)
-        grade.write_outputs(graded, work / mode / "results.json", work / mode / "feedback.md")
+        report.write_outputs(graded, work / mode / "results.json", work / mode / "feedback.md")
         report[mode] = {"isolation": graded.isolation, "user": sandbox.weaker_user(), "output": graded.output,
                         "bwrap": reason()}
     context.close()

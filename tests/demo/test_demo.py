@@ -3,8 +3,6 @@ clients, stops on request, holds to its limits when serving a room, and works in
 real browser."""
 
 import re
-import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,14 +15,9 @@ from stylelab.demo import (MAX_SIDE, ROOM, addresses, blend_styles, build_demo, 
                            parse_auth, public, read_upload, stop_all, strength)
 from stylelab.fast import load_model
 from stylelab.images import ImageError
+from helpers import ROOT, chromium, free_port
 
 gradio_client = pytest.importorskip("gradio_client")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(examples, **settings):
@@ -368,15 +361,6 @@ def test_messages_keep_file_names_and_drop_the_folders_around_them():
     assert public("fetch https://example.org/a/b.png; ratio 3/4") == "fetch https://example.org/a/b.png; ratio 3/4"
 
 
-def chromium(playwright, executable):
-    """Debian's headless Chromium with a fresh profile: no browser of Playwright's own."""
-    return playwright.chromium.launch_persistent_context(
-        tempfile.mkdtemp(prefix="stylelab-chromium-"), executable_path=executable,
-        headless=True, viewport={"width": 1400, "height": 1100},
-        args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync"])
-
-
 def screenshot_once_changed(page, selector, first, name, timeout):
     """Wait until the image at selector shows something other than first, then save out/name."""
     page.wait_for_function(
@@ -573,7 +557,7 @@ print(before, after, resident())
     if not Path("/proc/self/statm").exists():
         pytest.skip("resident memory is read from /proc (Linux)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=ROOT)
     assert out.returncode == 0, out.stderr
     before, after, trimmed = map(float, out.stdout.split()[-3:])
     assert after - before > 300  # the painting's memory, kept by reuse_freed_memory (MB)

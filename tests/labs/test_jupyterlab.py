@@ -7,7 +7,6 @@ Chromium. The screenshots go to out/jupyterlab_*.png, to look at.
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,9 @@ from pathlib import Path
 import pytest
 
 from grader.instructor.release import student_bundle
-from tests.test_demo import chromium
+from helpers import chromium, free_port
 
 OUT = Path("out")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,13 @@
 import ast
 import importlib
 import inspect
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
 from grader.instructor import starter as make_starter
 from grader.instructor.starter import END, START, MarkerError, stub_source
+from helpers import ROOT
 
 
 def test_committed_starter_matches_what_solutions_generate():

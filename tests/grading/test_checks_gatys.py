@@ -5,23 +5,23 @@ import copy
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
 
 from grader import check
 from grader.__main__ import main as grader_main
-from grader.checks import REFERENCE, UNCONNECTED, check_function, check_functions, load_functions, load_reference, rel_error
+from grader.checks import REFERENCE, check_function, check_functions, load_functions, load_reference
+from grader.returned import UNCONNECTED, rel_error
 from grader.exercises import EXERCISE, EXERCISES, TOTAL_POINTS, of_file
 from grader.instructor.hidden import hidden_check, hidden_functions
 from grader.instructor.reference import differences, generate
 from grader.instructor.mistakes import MISTAKES
 from students import GATYS_RIGHT as RIGHT
 from students import GATYS_WRONG as WRONG
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-GATYS = of_file("style_transfer.py")  # fast_transfer.py's exercises: tests/test_fast_grader.py
+GATYS = of_file("style_transfer.py")  # fast_transfer.py's exercises: tests/grading/test_checks_fast.py
 
 
 # --- the reference file ----------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_loops_are_found_from_several_grading_threads_at_once():
 
     from grader.checks import loops_in_source
 
-    source = (Path(__file__).resolve().parents[1] / "solutions" / "style_transfer.py").read_text()
+    source = (ROOT / "solutions" / "style_transfer.py").read_text()
     expected = loops_in_source(source, "tv_loss")
 
     class Finalised:

@@ -22,12 +22,12 @@ import pytest
 import torch
 
 from grader import protocol
-from grader.instructor import grade, sandbox
+from grader.instructor import grade, report, sandbox
 from grader.__main__ import main as grader_main
-from grader.checks import UNCONNECTED
+from grader.returned import UNCONNECTED
 from grader.exercises import EXERCISE, FILES, TOTAL_POINTS, of_file
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = (ROOT / "solutions" / "style_transfer.py").read_text()
 FAST_SOLUTION = (ROOT / "solutions" / "fast_transfer.py").read_text()
 STARTER = (ROOT / "starter" / "style_transfer.py").read_text()
@@ -401,5 +401,5 @@ def test_no_secret_of_the_graders_environment_reaches_a_student_under_bubblewrap
         context.close()
     assert graded.isolation == "bubblewrap"
     assert "/proc/1/environ b'" in graded.output  # the student did read pid 1's environment...
-    shown = json.dumps(grade.gradescope(graded)) + grade.feedback(graded) + graded.output
+    shown = json.dumps(report.gradescope(graded)) + report.feedback(graded) + graded.output
     assert secret not in shown and "STYLELAB_TEST_SECRET" not in shown  # ...and found no secret there

@@ -6,8 +6,9 @@ from pathlib import Path
 import torch
 
 from bench import machine
+from helpers import ROOT
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = ROOT / "bench"
 
 
 def test_every_bench_prints_the_machine_line():

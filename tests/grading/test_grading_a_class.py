@@ -9,23 +9,23 @@ import os
 import sys
 import textwrap
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from grader.instructor import grade, sandbox
+from grader.instructor import grade, report, sandbox
+from grader.instructor.submission import unpack
 from grader.exercises import EXERCISE, FILES, TOTAL_POINTS, of_file
 from grader.__main__ import main as grader_main
 from solutions import style_transfer as solutions
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = (ROOT / "solutions" / "style_transfer.py").read_text()
 STARTER = (ROOT / "starter" / "style_transfer.py").read_text()
 FAST_SOLUTION = (ROOT / "solutions" / "fast_transfer.py").read_text()
 P = {name: record.points for name, record in EXERCISE.items()}
 ST, FT = (sum(P[e] for e in of_file(file)) for file in FILES)  # each file's points
 # a broken function costs its own points only: the exercises that call it are judged on the
-# reference version of it (tests/test_one_exercise.py)
+# reference version of it (tests/grading/test_one_exercise.py)
 
 
 def override(source, body):
@@ -320,7 +320,7 @@ def test_careless_students_are_told_what_was_graded_and_what_was_found(graded_cl
         output = json.loads((out / "json" / f"{student}.json").read_text())["output"].split("\n")
         assert output[1:1 + len(lines)] == lines, student  # right under the status line
         feedback = (out / "feedback" / f"{student}.md").read_text()
-        assert "\n".join(f"- {grade._markdown_text(line)}" for line in lines) in feedback, student
+        assert "\n".join(f"- {report._markdown_text(line)}" for line in lines) in feedback, student
     assert "- found 'style\\_transfer \\(1\\).py': rename it to style\\_transfer.py\n" in \
         (out / "feedback" / "browser_copy.md").read_text()
     zipped_output = json.loads((out / "json" / "zipped.json").read_text())["output"]
@@ -345,7 +345,7 @@ def unpacked(tmp_path, files):
     """unpack() of a zip of files, and the exercise files it copied, by name."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "s.zip").write_bytes(zipped(files))
-    result = grade.unpack(tmp_path / "s.zip", tmp_path / "into")
+    result = unpack(tmp_path / "s.zip", tmp_path / "into")
     return result, {path.name: path.read_text() for path in (tmp_path / "into").iterdir()}
 
 

@@ -4,12 +4,11 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def notebook(path):

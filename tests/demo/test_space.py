@@ -14,9 +14,10 @@ from PIL import Image
 from stylelab.cli import main as cli
 from stylelab.demo import ROOM
 from stylelab.examples import example_image
+from helpers import ROOT, free_port, port_is_free
 
 gradio_client = pytest.importorskip("gradio_client")
-KIT = Path(__file__).resolve().parent.parent
+KIT = ROOT
 
 
 def front_matter(readme):
@@ -47,7 +48,7 @@ def test_the_space_runs_from_its_folder_and_paints(tmp_path):
 
     space = tmp_path / "space"
     assert cli(["space", str(space)]) == 0
-    port = 7860 if _free(7860) else _free_port()
+    port = 7860 if port_is_free(7860) else free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(GRADIO_SERVER_NAME="0.0.0.0", GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
     # from the folder, as Spaces does: `import stylelab` finds the copy beside app.py, not this clone
@@ -76,25 +77,6 @@ def test_the_space_runs_from_its_folder_and_paints(tmp_path):
     imported = subprocess.run([sys.executable, "-c", "import stylelab; print(stylelab.__file__)"], cwd=space, env=env,
                               capture_output=True, text=True, check=True).stdout
     assert Path(imported.strip()).parent == space / "stylelab"  # the Space's own copy, not this clone
-
-
-def _free(port):
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _connect(url, server, seconds=180):

@@ -2,9 +2,8 @@
 
 import re
 import tomllib
-from pathlib import Path
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def pyproject_requirements():

@@ -9,15 +9,13 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from grader.exercises import EXERCISE, EXERCISES, TOTAL_POINTS
 from grader.instructor.release import gradescope_zip, student_bundle
-from tools_markers import solution_bodies
+from helpers import ROOT, solution_bodies
 
-ROOT = Path(__file__).resolve().parent.parent
 # idioms that solution bodies share with any PyTorch code, and give nothing away
 GENERIC = {"with torch.no_grad():"}
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from grader.exercises import EXERCISE, EXERCISES, FILES, RECORDS
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))
 CHECK = re.compile(r"# NBVAL_CHECK_OUTPUT\ncheck\('(\w+)'\)$")
 

@@ -18,12 +18,12 @@ import importlib
 import re
 import subprocess
 from functools import cache
-from pathlib import Path
 
 import pytest
 from PIL import Image
+from helpers import ROOT
 
-KIT = Path(__file__).resolve().parent.parent
+KIT = ROOT
 DOCS = [KIT / "README.md", *sorted((KIT / "docs").glob("*.md"))]
 SHEET = KIT / "docs" / "sheet.png"
 PACKAGES = ("stylelab", "grader", "bench", "solutions", "starter", "tools")  # the kit's own modules
