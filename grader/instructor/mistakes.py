@@ -1,10 +1,10 @@
 """The common wrong implementations of each exercise (instructors only).
 
 Each entry computes what a typical mistake returns on a check's inputs, in the
-form the check compares (see checks.call). The public reference file stores
+form the check compares (see protocol.call). The public reference file stores
 these outputs for the public inputs, so a student's check can say which mistake
 they made without shipping the code; hidden checks compute them live. The hint
-shown for each lives beside the checks, in checks.HINTS.
+shown for each lives in the exercise's record, grader/exercises.py (hints).
 """
 
 import torch
@@ -238,7 +238,7 @@ def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=Fa
 
 
 def _step(inputs, broken=None, losses_after=False):
-    """The reference train_step through checks.call, with the optimizer broken as a student might."""
+    """The reference train_step through protocol.call, with the optimizer broken as a student might."""
     from grader.returned import as_tensors
     from grader.exercises import EXERCISE
     from grader.protocol import PlainSGD, call
@@ -254,7 +254,7 @@ def _step(inputs, broken=None, losses_after=False):
     return as_tensors("train_step", call(EXERCISE["train_step"], student, inputs), inputs)
 
 
-# exercise -> mistake key -> function(inputs) -> output in checks.call's form
+# exercise -> mistake key -> function(inputs) -> output in protocol.call's form
 MISTAKES = {
     "extract_features": {
         "last_only": lambda i: [_features(i["x"], i["cnn"])[-1]],

@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from grader.instructor import grade, report, sandbox
-from grader.instructor.submission import unpack
+from grader.instructor.submission import _quoted, unpack
 from grader.exercises import EXERCISE, FILES, TOTAL_POINTS, of_file
 from grader.__main__ import main as grader_main
 from solutions import style_transfer as solutions
@@ -366,7 +366,7 @@ def test_of_two_copies_the_exact_name_then_the_shallowest_is_graded_and_both_are
                                   "STYLE_TRANSFER.PY", "style_transfer.py.txt", "style_transfer.txt"])
 def test_a_near_miss_of_a_name_is_graded_with_a_note(tmp_path, name):
     result, taken = unpacked(tmp_path, {f"hw/{name}": "mine"})
-    shown = grade._quoted(f"hw/{name}")
+    shown = _quoted(f"hw/{name}")
     assert taken == {"style_transfer.py": "mine"} and result.graded == {"style_transfer.py": shown}
     assert result.notes == [f"found {shown}: rename it to style_transfer.py"]
 

@@ -51,7 +51,8 @@ SNOOP = textwrap.dedent("""
 GRADER = textwrap.dedent("""
     import json, os, sys, tempfile
     from pathlib import Path
-    from grader.instructor import grade, report, sandbox
+    from grader.instructor import grade, sandbox
+    from grader.instructor.report import write_outputs
     from grader.checks import load_reference
     from grader.exercises import EXERCISES
 
@@ -66,7 +67,7 @@ GRADER = textwrap.dedent("""
             sandbox._nobody_can_start_python = lambda: False
         sandbox.weaker_user.cache_clear()
         graded = grade.grade_submission(work / "snoop", context)
-        report.write_outputs(graded, work / mode / "results.json", work / mode / "feedback.md")
+        write_outputs(graded, work / mode / "results.json", work / mode / "feedback.md")
         report[mode] = {"isolation": graded.isolation, "user": sandbox.weaker_user(), "output": graded.output,
                         "bwrap": reason()}
     context.close()
