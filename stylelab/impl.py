@@ -33,8 +33,8 @@ class ImplError(Exception):
 
 
 def chosen(impl=None):
-    """The impl in force: impl, else $STYLELAB_IMPL, else 'starter'."""
-    return impl or os.environ.get(ENV, "starter")
+    """The impl in force: impl, else $STYLELAB_IMPL, else 'starter' (also when the variable is set but empty)."""
+    return impl or os.environ.get(ENV) or "starter"
 
 
 def _file(file):

@@ -35,6 +35,8 @@ def test_only_stylelab_impl_reads_stylelab_impl(monkeypatch):
     assert readers == [], readers  # stylelab/impl.py reads it through its ENV constant
     monkeypatch.setenv(impl.ENV, "solutions")
     assert impl.chosen() == "solutions" and impl.chosen("starter") == "starter"
+    monkeypatch.setenv(impl.ENV, "")  # `export STYLELAB_IMPL=` leaves the default, not a folder named ""
+    assert impl.chosen() == "starter"
     monkeypatch.delenv(impl.ENV)
     assert impl.chosen() == "starter"
     assert impl.default().__name__ == "solutions.style_transfer"
