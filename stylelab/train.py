@@ -241,13 +241,13 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     """
     _check(styles, size, tiles, max_seconds, steps, checkpoint_every)
     names = [style_name(s) for s in styles]
-    objectives = style_objectives(names, tiles, **changes)
+    common, objectives = FAST.but(**changes), style_objectives(names, tiles, **changes)
     device = _device(device)
-    impl = impl or default_exercises("fast_transfer")
+    reference = default_exercises("fast_transfer")
+    impl = impl or reference
     if precision is None:
         precision = speed.choice()["precision"] if device.type == "cpu" else "float32"
-    loss_net = loss_network(FAST.but(**changes), device, channels_last=impl is default_exercises("fast_transfer"),
-                            precision=precision)
+    loss_net = loss_network(common, device, channels_last=impl is reference, precision=precision)
     targets = style_grams(loss_net, styles, style_size, device, default_exercises())
     loss_net.cnn[0].tiles = tiles  # the style images are the targets, whole; only the training crops are tiled
     photos, pairs = _sources(dataset, distil, names, size)
@@ -259,7 +259,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
                   style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
                   num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles,
-                  init=str(init) if init else None, precision=precision, **FAST.but(**changes).as_dict(),
+                  init=str(init) if init else None, precision=precision, **common.as_dict(),
                   per_style={name: objective.as_dict() for name, objective in objectives.items()})
     if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
         config.update(distil=str(distil), pixel_weight=pixel_weight)
@@ -287,7 +287,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
             batch, paintings = (x.to(device) for x in pairs[names[which]].batch(batch_size, run.generator))
             losses = distil_step(impl, run.params, run.optimizer, loss_net, batch, paintings, grams, style_mix,
                                  objective, pixel_weight)
-        run.advance(losses, time.perf_counter() - start, lr)
+        run.advance(losses, time.perf_counter() - start)
         if run.step % every == 0 or run.step == steps:
             log(_progress(run, steps, max_seconds, names[which], losses))
         if run.step % checkpoint_every == 0 and run.step < steps:
@@ -390,10 +390,10 @@ class Run:
             self.schedule.append([self.step, lr])
             _set_lr(self.optimizer, lr)
 
-    def advance(self, losses, seconds, lr):
+    def advance(self, losses, seconds):
         if not math.isfinite(losses["total"]):
             raise FloatingPointError(f"the loss became {losses['total']} at step {self.step + 1}; "
-                                     f"try a smaller --lr than {lr}")
+                                     f"try a smaller --lr than {self.schedule[-1][1]}")
         self.step += 1
         self.seconds += seconds
         self.history.append(losses["total"])
