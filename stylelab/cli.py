@@ -95,14 +95,15 @@ def build_parser():
     f.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
     f.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     f.add_argument("--content-layer", default=None, help="layer name, e.g. relu2_2")
-    f.add_argument("--content-weight", type=float, default=None)
+    f.add_argument("--content-weight", nargs="+", default=None, metavar="[STYLE=]W",
+                   help="one weight for every style, or STYLE=W for some (the rest keep their own)")
     f.add_argument("--style-weights", type=float, nargs="+", default=None)
     f.add_argument("--tv-weight", type=float, default=None)
     f.add_argument("--widths", type=int, nargs=3, default=None, metavar=("C1", "C2", "C3"),
                    help="channels after conv1, conv2, conv3 (default: stylelab.fast.WIDTHS)")
-    f.add_argument("--tiles", type=int, default=1,
-                   help="judge each crop's style as TILES x TILES tiles, each on its own, so that every region "
-                        "must take the style")
+    f.add_argument("--tiles", nargs="+", default=["1"], metavar="[STYLE=]K",
+                   help="judge each crop's style as K x K tiles, each on its own, so that every region "
+                        "must take the style: one K for every style, or STYLE=K for some (the rest: 1)")
     f.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this model's weights (the same styles and widths) instead of fresh ones")
     f.add_argument("--precision", default=None, choices=list(PRECISIONS),
@@ -190,11 +191,28 @@ def train_fast(args):
                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
                  max_seconds=None if args.minutes is None else 60 * args.minutes,
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
-                 widths=args.widths, work_side=args.work_side, tiles=args.tiles, init=args.init,
-                 precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
-                 command=command, content_layer=args.content_layer, content_weight=args.content_weight,
+                 widths=args.widths, work_side=args.work_side, tiles=per_style(args.tiles, int, "--tiles"),
+                 init=args.init, precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
+                 command=command, content_layer=args.content_layer,
+                 content_weight=per_style(args.content_weight, float, "--content-weight"),
                  style_weights=args.style_weights, tv_weight=args.tv_weight)  # None keeps each style's own
     print(f"wrote {path}")
+
+
+def per_style(texts, cast, flag):
+    """['2'] -> 2; ['mosaic=2', 'shards=3'] -> {'mosaic': 2, 'shards': 3}; None -> None."""
+    if texts is None:
+        return None
+    try:
+        if len(texts) == 1 and "=" not in texts[0]:
+            return cast(texts[0])
+        pairs = [text.split("=", 1) for text in texts]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError
+        return {name: cast(value) for name, value in pairs}
+    except ValueError:
+        raise ValueError(f"{flag} {' '.join(texts)}: give one number for every style, "
+                         f"or STYLE=NUMBER for some, e.g. {flag} mosaic=2") from None
 
 
 def parse_mix(pairs):

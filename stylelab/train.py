@@ -226,22 +226,25 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     this and enlarges the result guided by the photo (None: at full size).
     tiles: the loss network judges each crop as tiles x tiles tiles of its own
     (Preprocess), the style term being their mean, so that every region must
-    take the style; tiles must divide size.
+    take the style; tiles must divide size. tiles, and any of changes, may
+    also be a {style name: value} dict, for those styles alone.
     init: a model file (of the same styles and widths) to start from instead
     of fresh weights: a second stage of training on other settings.
     precision: the loss network's convolutions, "float32" or "bfloat16"
     (load_backbone); None: float32 on a GPU, and on a CPU what stylelab.speed
     measured fastest (bfloat16 where the CPU has it). The transformation
     network, its optimiser and every loss stay float32.
-    distil: a folder holding one corpus of the engine's paintings per style,
-    named as the style (stylelab.distil.build_corpus): the network is trained
-    on those pairs instead of the photos, its content target being the
+    distil: a folder holding corpora of the engine's paintings, each named as
+    its style (stylelab.distil.build_corpus): a style with a corpus is trained
+    on its pairs instead of the photos, its content target being the
     painting's features rather than the photo's, and pixel_weight weighs the
     squared distance to the painting's pixels (0..255) on top (distil_step).
     """
-    _check(styles, size, tiles, max_seconds, steps, checkpoint_every)
     names = [style_name(s) for s in styles]
-    common, objectives = FAST.but(**changes), style_objectives(names, tiles, **changes)
+    tiles_of = for_each_style(tiles, names, "--tiles", default=1)
+    _check(styles, size, tiles_of, max_seconds, steps, checkpoint_every)
+    common = FAST.but(**{k: v for k, v in changes.items() if not isinstance(v, dict)})
+    objectives = style_objectives(names, tiles, **changes)
     device = _device(device)
     reference = default_exercises("fast_transfer")
     impl = impl or reference
@@ -249,8 +252,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
         precision = speed.choice()["precision"] if device.type == "cpu" else "float32"
     loss_net = loss_network(common, device, channels_last=impl is reference, precision=precision)
     targets = style_grams(loss_net, styles, style_size, device, default_exercises())
-    loss_net.cnn[0].tiles = tiles  # the style images are the targets, whole; only the training crops are tiled
-    photos, pairs = _sources(dataset, distil, names, size)
+    photos, pairs = _sources(dataset, distil, names, size, log)
     widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
 
     torch.manual_seed(seed)  # the network's initial weights
@@ -266,7 +268,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     run = Run(net, config, Path(out), seed)
     if resume and run.checkpoint.is_file():
         run.resume(lr, steps, log)
-    if pairs is not None:
+    if pairs:
         from stylelab.distil import distil_step
 
     net.train()
@@ -278,7 +280,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
         style_mix = F.one_hot(torch.full((batch_size,), which), len(styles)).float().to(device)  # (N, S)
         grams = [layer[which:which + 1] for layer in targets]  # (1, C, C) per layer
         objective = objectives[names[which]]
-        if pairs is None:
+        loss_net.cnn[0].tiles = tiles_of[names[which]]  # the style images were seen whole; the crops are tiled
+        if names[which] not in pairs:
             losses = impl.train_step(run.params, run.optimizer, loss_net.cnn,
                                      photos.batch(batch_size, run.generator).to(device), grams, style_mix,
                                      loss_net.content_layer, objective.content_weight, loss_net.style_layers,
@@ -310,8 +313,10 @@ def _check(styles, size, tiles, max_seconds, steps, checkpoint_every):
         raise ValueError("give at least one style image (--style)")
     if size % 8:
         raise ValueError(f"--size {size} must be a multiple of 8 (the network halves it three times)")
-    if tiles < 1 or size % tiles:
-        raise ValueError(f"--tiles {tiles}: give a whole number of tiles, at least 1, that divides --size {size}")
+    for name, k in tiles.items():
+        if k < 1 or size % k:
+            raise ValueError(f"--tiles {name}={k}: give a whole number of tiles, at least 1, that divides "
+                             f"--size {size}")
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"a time budget must be above 0 (--minutes {max_seconds / 60:g})")
     if checkpoint_every < 1 or steps < 1:
@@ -321,11 +326,30 @@ def _check(styles, size, tiles, max_seconds, steps, checkpoint_every):
 def style_objectives(names, tiles=1, **changes):
     """{style name: the Objective its steps minimise}: FAST or the style's own (FAST_STYLES), with changes.
 
-    With tiles, the style term is the mean of the tiles' style losses, not their
-    sum (perceptual_loss sums over its batch).
+    tiles and each change: one value for every style, or {style name: value}
+    for some (for_each_style). With tiles, the style term is the mean of the
+    tiles' style losses, not their sum (perceptual_loss sums over its batch).
     """
-    objectives = {name: FAST_STYLES.get(name, FAST).but(**changes) for name in names}
-    return {name: o.but(style_weights=[w / tiles ** 2 for w in o.style_weights]) for name, o in objectives.items()}
+    tiles = for_each_style(tiles, names, "--tiles", default=1)
+    changes = {key: for_each_style(value, names, f"--{key.replace('_', '-')}") for key, value in changes.items()}
+    objectives = {}
+    for name in names:
+        own = FAST_STYLES.get(name, FAST).but(**{key: value[name] for key, value in changes.items()})
+        objectives[name] = own.but(style_weights=[w / tiles[name] ** 2 for w in own.style_weights])
+    return objectives
+
+
+def for_each_style(value, names, flag, default=None):
+    """{style name: setting} from one setting for every style or a {style name: setting} dict for some.
+
+    A style the dict leaves out gets default (None: the style's own, for an
+    Objective.but); a name that is not one of the styles is refused."""
+    if not isinstance(value, dict):
+        return {name: default if value is None else value for name in names}
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ValueError(f"{flag} names {', '.join(unknown)}, not among this run's styles ({', '.join(names)})")
+    return {name: value.get(name, default) for name in names}
 
 
 def _device(device):
@@ -336,13 +360,22 @@ def _device(device):
     return device
 
 
-def _sources(dataset, distil, names, size):
-    """(Photos, None), or (None, {style: Pairs}) when training towards the engine's paintings."""
+def _sources(dataset, distil, names, size, log):
+    """(Photos or None, {style: Pairs}): the photos, and the corpora of the styles trained towards the
+    engine's paintings (those with a folder under distil)."""
     if distil is None:
-        return Photos(dataset, size), None
+        return Photos(dataset, size), {}
     from stylelab.distil import Pairs  # the instructor's kit only: a student release leaves it out
 
-    return None, {name: Pairs(Path(distil, name), size) for name in names}
+    with_corpus = [name for name in names if Path(distil, name).is_dir()]
+    if not with_corpus:
+        raise ValueError(f"--distil {distil} holds no folder named after a style of this run ({', '.join(names)}); "
+                         f"build one with python -m stylelab distil")
+    pairs = {name: Pairs(Path(distil, name), size) for name in with_corpus}
+    photos_for = [name for name in names if name not in pairs]
+    if photos_for:
+        log(f"no corpus in {distil} for {', '.join(photos_for)}: trained on the photos")
+    return Photos(dataset, size) if photos_for else None, pairs
 
 
 def _progress(run, steps, max_seconds, style, losses):

@@ -88,6 +88,19 @@ def test_train_fast_distils_from_the_command_line(tmp_path):
                 "--size", "32", "--out", str(tmp_path / "n.pt")]) == 2  # no corpus for mosaic: an error, not a trace
 
 
+def test_a_style_without_a_corpus_trains_on_the_photos_beside_one_with(tmp_path):
+    _inverted_corpus(tmp_path / "corpus" / "swirls", side=40)
+    lines = []
+    path = train_fast(["swirls", "mosaic"], distil=tmp_path / "corpus", pixel_weight=2.0, steps=2, size=32,
+                      batch_size=2, widths=(4, 6, 8), num_res=1, out=tmp_path / "m.pt", log=lines.append)
+    assert f"no corpus in {tmp_path / 'corpus'} for mosaic: trained on the photos" in lines
+    # the progress lines: swirls' step has the pixel term, mosaic's (on the photos) has none
+    swirls, mosaic = (next(line for line in lines if f"{k}/2  {name}:" in line) for k, name in ((1, "swirls"),
+                                                                                                  (2, "mosaic")))
+    assert "pixel" in swirls and "pixel" not in mosaic
+    assert load_model(path).training["distil"] == str(tmp_path / "corpus")
+
+
 def test_a_student_release_leaves_distillation_out(tmp_path):
     """distil_step is a training step written out: lab 5's train_step exercise would be in the bundle."""
     from grader.instructor.release import student_bundle

@@ -332,7 +332,10 @@ def test_a_folder_of_unreadable_files_is_refused_not_looped_on(tmp_path):
     (["--checkpoint-every", "0"], "must be at least 1"),
     (["--size", "30"], "--size 30 must be a multiple of 8"),
     (["--minutes", "0"], "a time budget must be above 0 (--minutes 0)"),
-    (["--size", "64", "--tiles", "3"], "--tiles 3: give a whole number of tiles"),
+    (["--size", "64", "--tiles", "3"], "--tiles swirls=3: give a whole number of tiles"),
+    (["--size", "64", "--tiles", "swirls=2", "4"], "--tiles swirls=2 4: give one number for every style, or STYLE"),
+    (["--tiles", "mosaic=2"], "--tiles names mosaic, not among this run's styles (swirls)"),
+    (["--content-weight", "swirls=heavy"], "--content-weight swirls=heavy: give one number"),
 ])
 def test_train_fast_refuses_settings_it_cannot_use(args, message, tmp_path, capsys):
     assert cli(["train-fast", "--style", "swirls", "--steps", "1", "--out", str(tmp_path / "m.pt"), *args]) == 2
@@ -493,6 +496,33 @@ def test_each_step_trains_one_style_with_that_styles_own_weights(tmp_path):
     assert calls == [([0, 0], swirls, 1), ([1, 1], mosaic, 1), ([0, 0], swirls, 1), ([1, 1], mosaic, 1)]
     per_style = load_model(path).training["per_style"]
     assert per_style["mosaic"]["content_weight"] == mosaic and per_style["swirls"]["content_weight"] == swirls
+
+
+def test_tiles_and_a_content_weight_given_for_one_style_change_that_style_alone(tmp_path):
+    """train-fast --tiles mosaic=2 --content-weight mosaic=240: swirls keeps one tile and its own weight."""
+    from types import SimpleNamespace
+
+    from solutions import fast_transfer
+    from stylelab.objective import FAST
+
+    calls = []
+
+    def train_step(params, optimizer, cnn, batch, grams, style_mix, content_layer, content_weight, style_layers,
+                   style_weights, *rest):
+        calls.append((style_mix[0].argmax().item(), cnn[0].tiles, content_weight, style_weights[0]))
+        return fast_transfer.train_step(params, optimizer, cnn, batch, grams, style_mix, content_layer,
+                                        content_weight, style_layers, style_weights, *rest)
+
+    impl = SimpleNamespace(**{name: getattr(fast_transfer, name) for name in dir(fast_transfer)
+                              if not name.startswith("_")})
+    impl.train_step = train_step
+    path = train_fast(["swirls", "mosaic"], steps=2, size=32, batch_size=2, out=tmp_path / "m.pt",
+                      log=lambda line: None, impl=impl, tiles={"mosaic": 2}, content_weight={"mosaic": 240.0},
+                      **SMALL)
+    first = FAST.style_weights[0]  # mosaic's own objective differs from FAST in its content weight alone
+    assert calls == [(0, 1, FAST.content_weight, first), (1, 2, 240.0, first / 4)]
+    training = load_model(path).training
+    assert training["tiles"] == {"mosaic": 2} and training["per_style"]["mosaic"]["content_weight"] == 240
 
 
 
