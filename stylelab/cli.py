@@ -117,6 +117,9 @@ def build_parser():
                         "instead of the photos alone")
     f.add_argument("--pixel-weight", type=float, default=0.0,
                    help="with --distil: the weight of the squared distance to the painting's pixels")
+    f.add_argument("--palette-weight", type=float, default=0.0,
+                   help="the weight of a term on the picture's colours: the distance between its palette and "
+                        "the style image's (stylelab.distil.palette)")
 
     z = commands.add_parser("stylize", help="stylise a photo with a trained fast network")
     z.add_argument("--model", default=None, help="a model from train-fast (default: the shipped one)")
@@ -193,6 +196,7 @@ def train_fast(args):
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
                  widths=args.widths, work_side=args.work_side, tiles=per_style(args.tiles, int, "--tiles"),
                  init=args.init, precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
+                 palette_weight=args.palette_weight,
                  command=command, content_layer=args.content_layer,
                  content_weight=per_style(args.content_weight, float, "--content-weight"),
                  style_weights=args.style_weights, tv_weight=args.tv_weight)  # None keeps each style's own

@@ -210,7 +210,7 @@ def _bar(step, steps, width=24):
 def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_SIZE, batch_size=4, lr=1e-3,
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
                widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, distil=None,
-               pixel_weight=0.0, log=print, command="", impl=None, **changes):
+               pixel_weight=0.0, palette_weight=0.0, log=print, command="", impl=None, **changes):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -239,6 +239,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     on its pairs instead of the photos, its content target being the
     painting's features rather than the photo's, and pixel_weight weighs the
     squared distance to the painting's pixels (0..255) on top (distil_step).
+    palette_weight: the weight of a term on the colours, the distance between
+    each picture's palette and its style image's (stylelab.distil.palette).
     """
     names = [style_name(s) for s in styles]
     tiles_of = for_each_style(tiles, names, "--tiles", default=1)
@@ -265,11 +267,15 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                   per_style={name: objective.as_dict() for name, objective in objectives.items()})
     if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
         config.update(distil=str(distil), pixel_weight=pixel_weight)
+    if palette_weight:
+        config.update(palette_weight=palette_weight)
     run = Run(net, config, Path(out), seed)
     if resume and run.checkpoint.is_file():
         run.resume(lr, steps, log)
-    if pairs:
-        from stylelab.distil import distil_step
+    if pairs or palette_weight:
+        from stylelab.distil import distil_step, palette
+
+        palettes = [palette(load_image(resolve_image(s), style_size).to(device)) for s in styles]
 
     net.train()
     every = max(1, min(checkpoint_every, steps // 20 or 1))
@@ -281,15 +287,18 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
         grams = [layer[which:which + 1] for layer in targets]  # (1, C, C) per layer
         objective = objectives[names[which]]
         loss_net.cnn[0].tiles = tiles_of[names[which]]  # the style images were seen whole; the crops are tiled
-        if names[which] not in pairs:
+        if names[which] not in pairs and not palette_weight:
             losses = impl.train_step(run.params, run.optimizer, loss_net.cnn,
                                      photos.batch(batch_size, run.generator).to(device), grams, style_mix,
                                      loss_net.content_layer, objective.content_weight, loss_net.style_layers,
                                      list(objective.style_weights), objective.tv_weight)
         else:
-            batch, paintings = (x.to(device) for x in pairs[names[which]].batch(batch_size, run.generator))
+            if names[which] in pairs:
+                batch, paintings = (x.to(device) for x in pairs[names[which]].batch(batch_size, run.generator))
+            else:
+                batch, paintings = photos.batch(batch_size, run.generator).to(device), None
             losses = distil_step(impl, run.params, run.optimizer, loss_net, batch, paintings, grams, style_mix,
-                                 objective, pixel_weight)
+                                 objective, pixel_weight, palettes[which], palette_weight)
         run.advance(losses, time.perf_counter() - start)
         if run.step % every == 0 or run.step == steps:
             log(_progress(run, steps, max_seconds, names[which], losses))

@@ -101,6 +101,37 @@ def test_a_style_without_a_corpus_trains_on_the_photos_beside_one_with(tmp_path)
     assert load_model(path).training["distil"] == str(tmp_path / "corpus")
 
 
+def test_a_palette_is_the_quantiles_of_the_colours_along_each_direction():
+    from stylelab.distil import DIRECTIONS, LEVELS, palette
+
+    rgb = torch.rand(2, 3, 8, 16, generator=torch.Generator().manual_seed(0))
+    got = palette(rgb)
+    assert got.shape == (2, len(DIRECTIONS), LEVELS)
+    red = rgb[1, 0].flatten().sort().values  # the first direction is red alone
+    torch.testing.assert_close(got[1, 0], red[torch.linspace(0, 127, LEVELS).round().long()])
+    grey = (rgb[0].sum(0) / 3 ** 0.5).flatten().sort().values  # (1, 1, 1) / sqrt 3
+    assert got[0, 3, 0] == pytest.approx(grey[0].item()) and got[0, 3, -1] == pytest.approx(grey[-1].item())
+    shuffled = rgb.flatten(2)[..., torch.randperm(128)].reshape(rgb.shape)  # the same colours, elsewhere
+    torch.testing.assert_close(palette(shuffled), got)
+
+
+def test_the_palette_term_carries_a_network_to_the_style_images_colours(tmp_path):
+    """Only the palette term on, towards a blue style image: the network's pictures turn blue."""
+    Image.new("RGB", (32, 32), (30, 60, 200)).save(tmp_path / "blue.png")
+    only_palette = dict(content_layer="relu1_1", style_layers=("relu1_1",), style_weights=(0.0,),
+                        content_weight=0.0, tv_weight=0.0)
+    out = train_fast([str(tmp_path / "blue.png")], palette_weight=1.0, steps=60, size=32, batch_size=2, lr=1e-2,
+                     widths=(8, 16, 16), num_res=1, out=tmp_path / "m.pt", log=lambda line: None, **only_palette)
+    model = load_model(out)
+    assert model.training["palette_weight"] == 1
+    photos = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        painted = model.net(photos, model.mix({"blue": 1.0}).expand(4, -1))
+    blue = torch.tensor([30, 60, 200]) / 255
+    before, after = ((x.mean((0, 2, 3)) - blue).abs().max() for x in (photos, painted))
+    assert after < 0.5 * before, (before, after)  # 0.38 to 0.13 when measured
+
+
 def test_a_student_release_leaves_distillation_out(tmp_path):
     """distil_step is a training step written out: lab 5's train_step exercise would be in the bundle."""
     from grader.instructor.release import student_bundle
