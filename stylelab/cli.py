@@ -117,6 +117,9 @@ def build_parser():
                         "instead of the photos alone")
     f.add_argument("--pixel-weight", type=float, default=0.0,
                    help="with --distil: the weight of the squared distance to the painting's pixels")
+    f.add_argument("--recolour", action="store_true",
+                   help="hand the network each photo recoloured to the style's colours (stylelab.colour); "
+                        "the model then recolours every photo it stylises the same way")
     f.add_argument("--palette-weight", type=float, default=0.0,
                    help="the weight of a term on the picture's colours: the distance between its palette and "
                         "the style image's (stylelab.distil.palette)")
@@ -196,7 +199,7 @@ def train_fast(args):
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
                  widths=args.widths, work_side=args.work_side, tiles=per_style(args.tiles, int, "--tiles"),
                  init=args.init, precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
-                 palette_weight=args.palette_weight,
+                 palette_weight=args.palette_weight, recolour=args.recolour,
                  command=command, content_layer=args.content_layer,
                  content_weight=per_style(args.content_weight, float, "--content-weight"),
                  style_weights=args.style_weights, tv_weight=args.tv_weight)  # None keeps each style's own

@@ -99,6 +99,17 @@ class FastModel:
     styles: list
     training: dict = field(default_factory=dict)  # how it was made: command, seconds, steps...
     work_side: int = None  # stylise a copy at most this long and enlarge it (guided_upsample); None: full size
+    colours: dict = None  # {"mean": (S, 3), "cov": (S, 3, 3)}: each style's colours, or None (stylelab.colour)
+
+    def recolour(self, rgb, style_mix):
+        """The (1, 3, H, W) photo in the colours of the style_mix (1, S) blend of the styles' colours, as the
+        network was trained to see it (train-fast --recolour); the photo itself for a model without."""
+        if self.colours is None:
+            return rgb
+        from stylelab.colour import match_colours
+
+        mix = style_mix.float()
+        return match_colours(rgb, mix @ self.colours["mean"], (mix @ self.colours["cov"].flatten(1)).view(1, 3, 3))
 
     @property
     def dtype(self):
@@ -122,12 +133,17 @@ class FastModel:
         return (values / values.sum()).unsqueeze(0)  # (1, S)
 
 
-def save_model(path, net, styles, training=None, work_side=None):
-    """Write a trained network as float16 (half the size; stylising runs in float32)."""
+def save_model(path, net, styles, training=None, work_side=None, colours=None):
+    """Write a trained network as float16 (half the size; stylising runs in float32).
+
+    colours: {"mean": (S, 3), "cov": (S, 3, 3)} for a network trained on photos
+    recoloured to each style's colours (FastModel.recolour), else None."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    colours = None if colours is None else {k: v.detach().float().cpu() for k, v in colours.items()}
     torch.save({"format": FORMAT, "version": 1, "styles": list(styles), "widths": list(net.widths),
                 "num_res": net.num_res, "work_side": work_side, "training": dict(training or {}),
+                "colours": colours,
                 "state_dict": {k: v.detach().to("cpu", torch.float16) for k, v in net.state_dict().items()}},
                path)
     return path
@@ -168,7 +184,7 @@ def load_model(path=SHIPPED, impl=None, channels_last=None, precision="float32")
     if impl is None if channels_last is None else channels_last:
         net.to(memory_format=torch.channels_last)
     return FastModel(net.eval().requires_grad_(False), list(stored["styles"]), stored.get("training", {}),
-                     stored.get("work_side"))
+                     stored.get("work_side"), stored.get("colours"))
 
 
 def reuse_freed_memory():
@@ -267,19 +283,23 @@ def stylize(model, image, mix=None, preserve_color=False, size=None, run=None):
     the luminance from the stylised image (Gatys et al. 2017). size: the
     output's size, as for stylelab.images.resize (the shorter side, or (H, W)):
     a small photo is enlarged first and a large one shrunk, up to MAX_SIDE on
-    the longer side; None keeps the photo's size. A photo longer than the
-    model's work_side is stylised from a copy of that length and enlarged by
+    the longer side; None keeps the photo's size. A model trained with
+    train-fast --recolour first recolours the photo to the blend of its styles'
+    colours (FastModel.recolour). A photo longer than the model's work_side is
+    stylised from a copy of that length and enlarged by
     guided_upsample, so strokes keep their size relative to the picture. The
     network sees the photo inside a mirrored frame (FRAME) that is cropped off.
     run: what computes the network, run(padded (1, 3, h, w), style_mix) ->
     (1, 3, h, w) tensor (an ONNX session, say); None: model.net.
     """
-    rgb = image if isinstance(image, torch.Tensor) else pil_to_rgb(image)
+    photo = image if isinstance(image, torch.Tensor) else pil_to_rgb(image)
     if size is not None:
-        rgb = resize(rgb, size)
-        if max(rgb.shape[-2:]) > MAX_SIDE:
-            raise ImageError(f"asked for {rgb.shape[-1]}x{rgb.shape[-2]} pixels; fast style transfer makes "
+        photo = resize(photo, size)
+        if max(photo.shape[-2:]) > MAX_SIDE:
+            raise ImageError(f"asked for {photo.shape[-1]}x{photo.shape[-2]} pixels; fast style transfer makes "
                              f"at most {MAX_SIDE} on the longer side: ask for a smaller size")
+    style_mix = model.mix(mix)
+    rgb = model.recolour(photo, style_mix)
     H, W = rgb.shape[-2:]
     small = rgb
     if model.work_side and max(H, W) > model.work_side:
@@ -288,13 +308,12 @@ def stylize(model, image, mix=None, preserve_color=False, size=None, run=None):
     h, w = small.shape[-2:]
     dtype, device = (model.dtype, model.device) if run is None else (torch.float32, "cpu")
     with torch.inference_mode():
-        out = (run or model.net)(pad_to_multiple(small, frame=FRAME).to(device, dtype),
-                                 model.mix(mix).to(device, dtype))
+        out = (run or model.net)(pad_to_multiple(small, frame=FRAME).to(device, dtype), style_mix.to(device, dtype))
         out = out[..., FRAME:FRAME + h, FRAME:FRAME + w].float().cpu()
         if small is not rgb:
             out = guided_upsample(out, small, rgb)
         if preserve_color:
-            out = default_exercises().luminance_only(out, rgb)
+            out = default_exercises().luminance_only(out, photo)
     return to_pil(out)
 
 

@@ -87,3 +87,32 @@ FAST = PRESETS["vgg19"].scaled(style=STYLE_SCALE).but(content_layer="relu2_2", c
 # Per-style changes to FAST. Mosaic's cells are large, flat and outlined in lead: at the
 # common weight they overwrote the subject (the cup of coffee was gone).
 FAST_STYLES = {"mosaic": FAST.but(content_weight=120.0)}
+
+
+def style_objectives(names, tiles=1, **changes):
+    """{style name: the Objective its steps minimise}: FAST or the style's own (FAST_STYLES), with changes.
+
+    tiles and each change: one value for every style, or {style name: value}
+    for some (for_each_style). With tiles, the style term is the mean of the
+    tiles' style losses, not their sum (perceptual_loss sums over its batch).
+    """
+    tiles = for_each_style(tiles, names, "--tiles", default=1)
+    changes = {key: for_each_style(value, names, f"--{key.replace('_', '-')}") for key, value in changes.items()}
+    objectives = {}
+    for name in names:
+        own = FAST_STYLES.get(name, FAST).but(**{key: value[name] for key, value in changes.items()})
+        objectives[name] = own.but(style_weights=[w / tiles[name] ** 2 for w in own.style_weights])
+    return objectives
+
+
+def for_each_style(value, names, flag, default=None):
+    """{style name: setting} from one setting for every style or a {style name: setting} dict for some.
+
+    A style the dict leaves out gets default (None: the style's own, for an
+    Objective.but); a name that is not one of the styles is refused."""
+    if not isinstance(value, dict):
+        return {name: default if value is None else value for name in names}
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ValueError(f"{flag} names {', '.join(unknown)}, not among this run's styles ({', '.join(names)})")
+    return {name: value.get(name, default) for name in names}

@@ -22,11 +22,12 @@ from torch.nn import functional as F
 
 from stylelab import speed
 from stylelab.backbones import Margin, load_backbone
+from stylelab.colour import colour_stats, match_colours
 from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
 from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
 from stylelab.impl import default as default_exercises
-from stylelab.objective import FAST, FAST_STYLES
+from stylelab.objective import FAST, for_each_style, style_objectives
 
 # Training crops are CROP pixels square, and the style images are seen at STYLE_SIZE on
 # their shorter side: a crop a quarter of the pixels of 256 trains four times as many steps
@@ -210,7 +211,7 @@ def _bar(step, steps, width=24):
 def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_SIZE, batch_size=4, lr=1e-3,
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
                widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, distil=None,
-               pixel_weight=0.0, palette_weight=0.0, log=print, command="", impl=None, **changes):
+               pixel_weight=0.0, palette_weight=0.0, recolour=False, log=print, command="", impl=None, **changes):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -241,6 +242,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     squared distance to the painting's pixels (0..255) on top (distil_step).
     palette_weight: the weight of a term on the colours, the distance between
     each picture's palette and its style image's (stylelab.distil.palette).
+    recolour: hand the network each photo recoloured to its style image's
+    colours (stylelab.colour), as stylize then does with the model it writes.
     """
     names = [style_name(s) for s in styles]
     tiles_of = for_each_style(tiles, names, "--tiles", default=1)
@@ -269,6 +272,9 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
         config.update(distil=str(distil), pixel_weight=pixel_weight)
     if palette_weight:
         config.update(palette_weight=palette_weight)
+    colours = style_colours(styles, style_size, device) if recolour else None
+    if recolour:
+        config.update(recolour=True)
     run = Run(net, config, Path(out), seed)
     if resume and run.checkpoint.is_file():
         run.resume(lr, steps, log)
@@ -287,16 +293,17 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
         grams = [layer[which:which + 1] for layer in targets]  # (1, C, C) per layer
         objective = objectives[names[which]]
         loss_net.cnn[0].tiles = tiles_of[names[which]]  # the style images were seen whole; the crops are tiled
-        if names[which] not in pairs and not palette_weight:
-            losses = impl.train_step(run.params, run.optimizer, loss_net.cnn,
-                                     photos.batch(batch_size, run.generator).to(device), grams, style_mix,
+        if names[which] in pairs:
+            batch, paintings = (x.to(device) for x in pairs[names[which]].batch(batch_size, run.generator))
+        else:
+            batch, paintings = photos.batch(batch_size, run.generator).to(device), None
+        if colours is not None:
+            batch = match_colours(batch, colours["mean"][which:which + 1], colours["cov"][which:which + 1])
+        if paintings is None and not palette_weight:
+            losses = impl.train_step(run.params, run.optimizer, loss_net.cnn, batch, grams, style_mix,
                                      loss_net.content_layer, objective.content_weight, loss_net.style_layers,
                                      list(objective.style_weights), objective.tv_weight)
         else:
-            if names[which] in pairs:
-                batch, paintings = (x.to(device) for x in pairs[names[which]].batch(batch_size, run.generator))
-            else:
-                batch, paintings = photos.batch(batch_size, run.generator).to(device), None
             losses = distil_step(impl, run.params, run.optimizer, loss_net, batch, paintings, grams, style_mix,
                                  objective, pixel_weight, palettes[which], palette_weight)
         run.advance(losses, time.perf_counter() - start)
@@ -313,7 +320,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                     torch=str(torch.__version__), threads=torch.get_num_threads(), **_plain(run.config),
                     lr_schedule=run.schedule, held_out=[] if dataset else list(HELD_OUT), init_training=start_from)
     net.eval()
-    return save_model(out, net, names, training, work_side)
+    return save_model(out, net, names, training, work_side, colours)
 
 
 def _check(styles, size, tiles, max_seconds, steps, checkpoint_every):
@@ -332,33 +339,10 @@ def _check(styles, size, tiles, max_seconds, steps, checkpoint_every):
         raise ValueError(f"--steps ({steps}) and --checkpoint-every ({checkpoint_every}) must be at least 1")
 
 
-def style_objectives(names, tiles=1, **changes):
-    """{style name: the Objective its steps minimise}: FAST or the style's own (FAST_STYLES), with changes.
-
-    tiles and each change: one value for every style, or {style name: value}
-    for some (for_each_style). With tiles, the style term is the mean of the
-    tiles' style losses, not their sum (perceptual_loss sums over its batch).
-    """
-    tiles = for_each_style(tiles, names, "--tiles", default=1)
-    changes = {key: for_each_style(value, names, f"--{key.replace('_', '-')}") for key, value in changes.items()}
-    objectives = {}
-    for name in names:
-        own = FAST_STYLES.get(name, FAST).but(**{key: value[name] for key, value in changes.items()})
-        objectives[name] = own.but(style_weights=[w / tiles[name] ** 2 for w in own.style_weights])
-    return objectives
-
-
-def for_each_style(value, names, flag, default=None):
-    """{style name: setting} from one setting for every style or a {style name: setting} dict for some.
-
-    A style the dict leaves out gets default (None: the style's own, for an
-    Objective.but); a name that is not one of the styles is refused."""
-    if not isinstance(value, dict):
-        return {name: default if value is None else value for name in names}
-    unknown = sorted(set(value) - set(names))
-    if unknown:
-        raise ValueError(f"{flag} names {', '.join(unknown)}, not among this run's styles ({', '.join(names)})")
-    return {name: value.get(name, default) for name in names}
+def style_colours(styles, style_size, device):
+    """{"mean": (S, 3), "cov": (S, 3, 3)}: the colours of each style image, seen at style_size."""
+    means, covs = zip(*(colour_stats(load_image(resolve_image(s), style_size).to(device)) for s in styles))
+    return {"mean": torch.cat(means), "cov": torch.cat(covs)}
 
 
 def _device(device):
