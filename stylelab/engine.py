@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from stylelab.colour import colour_map, colour_stats
+
 # Fractions of the final size, and of the evaluations spent at each: half of
 # them at half size, where an evaluation costs a quarter, then the rest at full
 # size. Measured with bench/bench_quality.py's objective, at equal time: at
@@ -80,22 +82,13 @@ def enlarged(img, content):
 def recoloured(content, style):
     """content with the style's colour mean and covariance (Gatys et al. 2017, colour transfer).
 
-    An affine map of the pixels, x -> A (x - mu_c) + mu_s with A = S_s^1/2 S_c^-1/2,
-    so the photo's structure is untouched while its palette becomes the painting's:
-    the optimiser then spends its evaluations on texture, not on moving colours.
-    The match_color exercise's maths the other way round, in the backbone's
-    input space and unclamped; written here because the engine runs before a
-    student reaches lab 4, and the student release carries no solutions.
+    An affine map of the pixels, x -> A (x - mu_c) + mu_s with A = S_s^1/2 S_c^-1/2
+    (stylelab.colour), so the photo's structure is untouched while its palette
+    becomes the painting's: the optimiser then spends its evaluations on
+    texture, not on moving colours. Here in the backbone's input space, and
+    unclamped.
     """
-    c, s = content.flatten(2)[0].double(), style.flatten(2)[0].double()  # (3, N) each
-
-    def root(cov, power):
-        values, vectors = torch.linalg.eigh(cov)
-        return vectors @ torch.diag(values.clamp_min(1e-6) ** power) @ vectors.T
-
-    A = root(torch.cov(s), 0.5) @ root(torch.cov(c), -0.5)
-    mapped = A @ (c - c.mean(1, keepdim=True)) + s.mean(1, keepdim=True)
-    return mapped.to(content.dtype).reshape(content.shape)
+    return colour_map(content, *colour_stats(style))
 
 
 def plan(num_iters, schedule=SCHEDULE):
