@@ -23,8 +23,8 @@ def colour_stats(rgb):
     """(mean (N, 3), covariance (N, 3, 3)) of the colours of each (N, 3, H, W) picture, in float64."""
     x = rgb.double().flatten(2)  # (N, 3, H W)
     mean = x.mean(2)
-    centred = x - mean[..., None]
-    return mean, centred @ centred.transpose(1, 2) / x.shape[2]
+    spread = x - mean.unsqueeze(2)
+    return mean, spread @ spread.transpose(1, 2) / x.shape[2]
 
 
 def _power(cov, exponent):
