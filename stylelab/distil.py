@@ -13,8 +13,9 @@ the same random crop and flip of the photo and of its painting, and
 `distil`), and can add a term on the picture's colours: the sliced
 Wasserstein distance between its palette and the style image's (`palette`):
 on the Gram loss alone, the network was seen to learn a style's strokes long
-before its colours (stylelab/models/README.md). It is a training step of lab 5's kind written out, so a student
-release leaves this module out (grader/instructor/release.py).
+before its colours (stylelab/models/README.md). It is a training step of lab
+5's kind written out, so a student release leaves this module out
+(grader/instructor/release.py).
 """
 
 from pathlib import Path
