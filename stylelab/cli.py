@@ -206,6 +206,16 @@ def train_fast(args):
     print(f"wrote {path}")
 
 
+def has_distil(what):
+    """Whether stylelab.distil is here; a student release leaves it out (grader/instructor/release.py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("stylelab.distil") is None:
+        print(f"stylelab: error: {what} part of the instructor's kit, not of this release", file=sys.stderr)
+        return False
+    return True
+
+
 def per_style(texts, cast, flag):
     """['2'] -> 2; ['mosaic=2', 'shards=3'] -> {'mosaic': 2, 'shards': 3}; None -> None."""
     if texts is None:
@@ -263,12 +273,9 @@ def main(argv=None):
         if args.command == "transfer":
             transfer(args)
         elif args.command == "distil":
-            try:
-                from stylelab.distil import build_corpus
-            except ModuleNotFoundError:  # a student release leaves it out (grader/instructor/release.py)
-                print("stylelab: error: distil is part of the instructor's kit, not of this release",
-                      file=sys.stderr)
+            if not has_distil("distil is"):
                 return 2
+            from stylelab.distil import build_corpus
             from stylelab.train import style_name
 
             given = {key: value for key, value in (("size", args.size), ("num_iters", args.num_iters))
@@ -278,6 +285,8 @@ def main(argv=None):
                 build_corpus(style, folder, args.count, dataset=args.dataset, seed=args.seed, **given)
                 print(f"{folder}: {args.count} pairs")
         elif args.command == "train-fast":
+            if (args.distil or args.palette_weight) and not has_distil("--distil and --palette-weight are"):
+                return 2
             train_fast(args)
         elif args.command == "stylize":
             stylize(args)

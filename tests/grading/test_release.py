@@ -67,6 +67,16 @@ def test_bundle_checks_run_and_fail_as_not_implemented(bundle):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize("flags", [["distil", "--style", "shards"],
+                                   ["train-fast", "--style", "shards", "--distil", "out/distil"],
+                                   ["train-fast", "--style", "shards", "--palette-weight", "1e9"]])
+def test_the_instructors_training_tools_say_so_in_a_student_release(bundle, flags):
+    run = subprocess.run([sys.executable, "-m", "stylelab", *flags, "--out", "x"], cwd=bundle, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(bundle)})
+    assert run.returncode == 2 and "part of the instructor's kit, not of this release" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and not (bundle / "x").exists()
+
+
 def gradescope(autograder, command, timeout):
     """Run command the way Gradescope runs the autograder: as root, on a machine whose /autograder is
     the folder given (a real mount, not a symlink), with Python and the package index of this one."""
