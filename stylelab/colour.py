@@ -27,6 +27,12 @@ def colour_stats(rgb):
     return mean, spread @ spread.transpose(1, 2) / x.shape[2]
 
 
+def colours_of(pictures):
+    """{"mean": (S, 3), "cov": (S, 3, 3)}: colour_stats of each (1, 3, H, W) picture, as a model file keeps them."""
+    means, covs = zip(*(colour_stats(picture) for picture in pictures))
+    return {"mean": torch.cat(means), "cov": torch.cat(covs)}
+
+
 def _power(cov, exponent):
     values, vectors = torch.linalg.eigh(cov)  # symmetric: real eigenvalues, orthogonal vectors
     return vectors @ torch.diag_embed(values.clamp_min(EPS) ** exponent) @ vectors.transpose(-1, -2)

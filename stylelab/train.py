@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from stylelab import speed
 from stylelab.backbones import Margin, load_backbone
-from stylelab.colour import colour_stats, match_colours
+from stylelab.colour import colours_of, match_colours
 from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
 from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
@@ -191,14 +191,14 @@ def style_name(source):
     return source if source in EXAMPLES else Path(source).stem
 
 
-def style_grams(loss_net, styles, style_size, device, impl):
-    """[(S, C, C) per style layer]: each style image's normalised Gram matrices.
+def style_grams(loss_net, images, impl):
+    """[(S, C, C) per style layer]: the normalised Gram matrices of each (1, 3, H, W) style image.
 
     impl: the module of labs 1 and 2 (extract_features, gram_matrix)."""
     grams = []
     with torch.no_grad():
-        for source in styles:
-            feats = impl.extract_features(load_image(resolve_image(source), style_size).to(device), loss_net.cnn)
+        for image in images:
+            feats = impl.extract_features(image, loss_net.cnn)
             grams.append([impl.gram_matrix(feats[i]) for i in loss_net.style_layers])
     return [torch.cat(per_layer) for per_layer in zip(*grams)]
 
@@ -256,7 +256,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     if precision is None:
         precision = speed.choice()["precision"] if device.type == "cpu" else "float32"
     loss_net = loss_network(common, device, channels_last=impl is reference, precision=precision)
-    targets = style_grams(loss_net, styles, style_size, device, default_exercises())
+    images = [load_image(resolve_image(s), style_size).to(device) for s in styles]  # for Grams, colours, palettes
+    targets = style_grams(loss_net, images, default_exercises())
     photos, pairs = _sources(dataset, distil, names, size, log)
     widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
 
@@ -270,18 +271,15 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                   per_style={name: objective.as_dict() for name, objective in objectives.items()})
     if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
         config.update(distil=str(distil), pixel_weight=pixel_weight)
-    if palette_weight:
-        config.update(palette_weight=palette_weight)
-    colours = style_colours(styles, style_size, device) if recolour else None
-    if recolour:
-        config.update(recolour=True)
+    config.update({key: value for key, value in (("palette_weight", palette_weight), ("recolour", recolour)) if value})
+    colours = colours_of(images) if recolour else None
     run = Run(net, config, Path(out), seed)
     if resume and run.checkpoint.is_file():
         run.resume(lr, steps, log)
     if pairs or palette_weight:
         from stylelab.distil import distil_step, palette
 
-        palettes = [palette(load_image(resolve_image(s), style_size).to(device)) for s in styles]
+        palettes = [palette(image) for image in images]
 
     net.train()
     every = max(1, min(checkpoint_every, steps // 20 or 1))
@@ -337,12 +335,6 @@ def _check(styles, size, tiles, max_seconds, steps, checkpoint_every):
         raise ValueError(f"a time budget must be above 0 (--minutes {max_seconds / 60:g})")
     if checkpoint_every < 1 or steps < 1:
         raise ValueError(f"--steps ({steps}) and --checkpoint-every ({checkpoint_every}) must be at least 1")
-
-
-def style_colours(styles, style_size, device):
-    """{"mean": (S, 3), "cov": (S, 3, 3)}: the colours of each style image, seen at style_size."""
-    means, covs = zip(*(colour_stats(load_image(resolve_image(s), style_size).to(device)) for s in styles))
-    return {"mean": torch.cat(means), "cov": torch.cat(covs)}
 
 
 def _device(device):
