@@ -293,7 +293,12 @@ def main(argv=None):
         elif args.command == "export-onnx":
             from stylelab.fast import SHIPPED, export_onnx, load_model
 
-            print(f"wrote {export_onnx(load_model(args.model or SHIPPED), args.out)}")
+            model = load_model(args.model or SHIPPED)
+            print(f"wrote {export_onnx(model, args.out)}")
+            if model.colours is not None:  # trained with --recolour: the recolouring is not in the graph
+                print("note: this model recolours each photo before its network (stylelab.colour.match_colours, "
+                      "to the mixed styles' colours, as stylize does); the exported graph expects the photo "
+                      "already recoloured")
         elif args.command == "space":
             from stylelab.space import write_space
 

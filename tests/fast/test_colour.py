@@ -2,6 +2,7 @@
 (train-fast --recolour)."""
 
 import numpy as np
+import pytest
 import torch
 
 from stylelab.colour import colour_stats, match_colours
@@ -78,9 +79,14 @@ def test_train_fast_recolour_stores_each_style_images_colours(tmp_path):
                                  out=tmp_path / "n.pt", log=lambda line: None)).colours is None
 
 
-def test_train_fast_recolour_from_the_command_line(tmp_path):
+def test_train_fast_recolour_from_the_command_line_and_its_onnx_export_says_what_the_graph_expects(
+        tmp_path, capsys):
     from stylelab.cli import main as cli
 
     assert cli(["train-fast", "--style", "swirls", "--steps", "1", "--size", "32", "--widths", "4", "6", "8",
                 "--out", str(tmp_path / "m.pt"), "--recolour"]) == 0
     assert load_model(tmp_path / "m.pt").colours["mean"].shape == (1, 3)
+    pytest.importorskip("onnx")
+    capsys.readouterr()
+    assert cli(["export-onnx", "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "the exported graph expects the photo already recoloured" in capsys.readouterr().out

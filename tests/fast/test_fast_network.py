@@ -290,10 +290,11 @@ def test_cli_stylize_blends_and_writes_a_png(model_file, tmp_path, capsys):
     assert "no such model file" in capsys.readouterr().err
 
 
-def test_cli_export_onnx(model_file, tmp_path):
+def test_cli_export_onnx(model_file, tmp_path, capsys):
     pytest.importorskip("onnx")
     assert cli(["export-onnx", "--model", str(model_file), "--out", str(tmp_path / "m.onnx")]) == 0
     assert (tmp_path / "m.onnx").stat().st_size > 10_000
+    assert "recoloured" not in capsys.readouterr().out  # a model without colours needs no note
 
 
 def test_a_checkpoint_is_not_mistaken_for_a_model(tmp_path):
