@@ -18,6 +18,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def readable_host():
         ancestors = [*reversed(Path(path).parents)][1:] + [Path(path)]  # below / down to the path itself
         closed = next((k for k, a in enumerate(ancestors) if not os.stat(a).st_mode & 0o001), None)
         if closed is None:
+            if Path("/tmp") in ancestors:  # the fresh /tmp would hide it (a clone or a venv there): bind it back
+                binds.append(["--ro-bind", path, path])
             continue
         covers.append(["--tmpfs", str(ancestors[closed])])  # an empty folder of mode 0755 in its place...
         dirs += [["--perms", "0755", "--dir", str(a)] for a in ancestors[closed + 1:-1]]
@@ -104,13 +107,23 @@ def readable_host():
     return args if trial.returncode == 0 else None
 
 
-def grade_snoop(tmp_path, user, modes):
+@pytest.fixture
+def reachable_tmp():
+    """A fresh folder that any uid may enter. pytest's tmp_path lies in /tmp/pytest-of-root (mode 0700)
+    under root, which a grader demoted to uid 65534 cannot pass where bwrap cannot show it the host."""
+    folder = Path(tempfile.mkdtemp(prefix="stylelab-secrets-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def grade_snoop(folder, user, modes):
     """Grade the snoop in a grader process of its own, started with a fresh secret in its environment.
 
     Returns (secret, report, work): the report holds the grader's pid and, per mode, the isolation, the
     weaker path's user and what the student printed; work/<mode> holds results.json and feedback.md.
     """
-    work = tmp_path / "work"
+    work = folder / "work"
     (work / "snoop").mkdir(parents=True)
     (work / "snoop" / "style_transfer.py").write_text(SNOOP)
     secret = secrets.token_hex(12)
@@ -148,8 +161,9 @@ USERS = ["root", "not root"]
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_under_bubblewrap_no_process_in_the_sandbox_holds_the_graders_environment(bubblewrap, tmp_path, user):
-    secret, report, work = grade_snoop(tmp_path, user, ["bubblewrap"])
+def test_under_bubblewrap_no_process_in_the_sandbox_holds_the_graders_environment(bubblewrap, reachable_tmp,
+                                                                                   user):
+    secret, report, work = grade_snoop(reachable_tmp, user, ["bubblewrap"])
     if user != "root" and report["bubblewrap"]["bwrap"]:  # this kernel keeps user namespaces from users
         pytest.skip(f"as uid {report['uid']}: {report['bubblewrap']['bwrap']}")
     assert report["bubblewrap"]["isolation"] == "bubblewrap"
@@ -161,12 +175,12 @@ def test_under_bubblewrap_no_process_in_the_sandbox_holds_the_graders_environmen
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_without_bubblewrap_the_graders_environment_stays_out_of_reach(tmp_path, user):
+def test_without_bubblewrap_the_graders_environment_stays_out_of_reach(reachable_tmp, user):
     """The child sees the host's /proc: the grader's pid among every other, and the grader's environment
     holds the secret. Run by a user, the grader is non-dumpable; run by root, the child is uid 65534 (or
     root without capabilities, where that uid cannot start Python)."""
     modes = ["weaker", "capless"] if user == "root" and sys.platform.startswith("linux") else ["weaker"]
-    secret, report, work = grade_snoop(tmp_path, user, modes)
+    secret, report, work = grade_snoop(reachable_tmp, user, modes)
     expected = {"weaker": report["weaker"]["user"], "capless": sandbox.CAPLESS_ROOT}
     if user != "root":
         assert report["weaker"]["user"] == ""  # the child is the grader's own user...
