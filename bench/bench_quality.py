@@ -121,17 +121,18 @@ def spread(num_iters, size, schedule):
     and what is compared is the median of each term, beside its range.
     """
     threads = torch.get_num_threads()
-    orders = [(layout, n) for layout in (True, False) for n in sorted({threads, 1}, reverse=True)]
+    counts = sorted({threads, 1}, reverse=True)
+    orders = [(layout, n) for layout in (True, False) for n in counts]
     print(describe())
     print(f"{num_iters} evaluations at {size} px; each term against float32's median "
-          f"(orders: channels-last or contiguous, x {' or '.join(f'{n} threads' for n in sorted({threads, 1}))})")
+          f"(orders: channels-last or contiguous, x threads {' or '.join(map(str, counts))})")
     verdicts = []
     with tempfile.TemporaryDirectory() as tmp:
         for photo, painting in SPREAD_PAIRS:
             content_path, style_path = Path(tmp) / "content.png", Path(tmp) / "style.png"
             presized(example_image(photo), content_path, size=size)
-            presized(Image.open(painting), style_path,
-                     pixels=Image.open(content_path).width * Image.open(content_path).height)
+            width, height = Image.open(content_path).size
+            presized(Image.open(painting), style_path, pixels=width * height)
             terms = {}
             for precision in PRECISIONS:
                 for layout, n in orders:
