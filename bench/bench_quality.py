@@ -94,12 +94,8 @@ def run_pastiche(content_path, style_path, size, steps, out):
 def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="float32", channels_last=True):
     start = time.perf_counter()
     # zero padding, as pastiche's VGG pads: both optimisers then minimise the same objective
-    def network(precision):
-        return load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=channels_last,
-                             padding="zeros", precision=precision)
-
-    net = network(precision)
-    glimpse_cnn = network("float32").cnn if precision == "bfloat16" else None  # as stylelab.transfer runs it
+    net = load_backbone("vgg19", layers=("relu4_2",) + STYLE_LAYERS, channels_last=channels_last, padding="zeros",
+                        precision=precision)
     content = load_image(content_path, None, net.preprocess)  # both presized() as pastiche sizes them
     style = load_image(style_path, None, net.preprocess)
     channels = {layer: c for layer, c in zip(STYLE_LAYERS, (64, 128, 256, 512, 512))}
@@ -109,7 +105,7 @@ def run_stylelab(content_path, style_path, num_iters, out, schedule, precision="
                           style_weights=[10.0 / channels[layer] ** 2 for layer in STYLE_LAYERS], tv_weight=0.0)
     img, history = engine.paint(net.cnn, content, style, losses=default_exercises(), objective=objective,
                                 index=net.index, pixel_range=net.pixel_range(), num_iters=num_iters,
-                                schedule=schedule, glimpse_cnn=glimpse_cnn)
+                                schedule=schedule)
     to_pil(img, net.deprocess).save(out)
     return time.perf_counter() - start
 

@@ -103,7 +103,7 @@ def plan(num_iters, schedule=SCHEDULE):
 
 
 def paint(cnn, content_img, style_img, *, losses, objective, index, pixel_range, num_iters=200, schedule=None,
-          init="recoloured", noise_ratio=0.6, seed=0, callback=None, glimpse_cnn=None):
+          init="recoloured", noise_ratio=0.6, seed=0, callback=None):
     """Stylise content_img: L-BFGS-B inside pixel_range, coarse to fine; returns (img, history).
 
     losses: a module with the exercises extract_features, content_loss,
@@ -120,15 +120,10 @@ def paint(cnn, content_img, style_img, *, losses, objective, index, pixel_range,
     per evaluation for 'content', 'style', 'tv' and 'total', and 'scale': the
     size factor each evaluation ran at. A callback that raises Stop ends the
     run; the best image evaluated so far is returned.
-    glimpse_cnn: the network the glimpse at half size runs through (None: cnn),
-    with the same modules at the same indices. The first evaluations set the
-    path L-BFGS-B takes, so stylelab.transfer hands a bfloat16 cnn's float32
-    copy here: at a quarter of the pixels, GLIMPSE evaluations cost about 1%
-    of a 40-evaluation run (docs/engine.md).
     """
-    glimpse = schedule is None and any(scale * min(content_img.shape[-2:]) < COARSEST for scale, _ in SCHEDULE)
     if schedule is None:
-        schedule = ((0.5, GLIMPSE / num_iters), (1.0, 1 - GLIMPSE / num_iters)) if glimpse else SCHEDULE
+        coarse_enough = all(scale * min(content_img.shape[-2:]) >= COARSEST for scale, _ in SCHEDULE)
+        schedule = SCHEDULE if coarse_enough else ((0.5, GLIMPSE / num_iters), (1.0, 1 - GLIMPSE / num_iters))
     weights = dict(content_layer=index(objective.content_layer), content_weight=objective.content_weight,
                    style_layers=[index(layer) for layer in objective.style_layers],
                    style_weights=list(objective.style_weights), tv_weight=objective.tv_weight)
@@ -152,8 +147,7 @@ def paint(cnn, content_img, style_img, *, losses, objective, index, pixel_range,
                 start = enlarged(img, content)
             # losses at different sizes do not compare: what is kept is this scale's best
             kept = {"total": math.inf, "img": start.detach().clone()}
-            network = glimpse_cnn if glimpse and glimpse_cnn is not None and scale < 1.0 else cnn
-            _lbfgsb(network, content, style, start, losses, count, history, scale, callback, low, high, kept,
+            _lbfgsb(cnn, content, style, start, losses, count, history, scale, callback, low, high, kept,
                     **weights)
             img = kept["img"]
     except Stop:  # stopped at a coarse scale, it still answers at the size asked for

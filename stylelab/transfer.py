@@ -102,18 +102,13 @@ def run_transfer(content, style, *, backbone="vgg19", objective=None, size=256, 
         precision = precision or fastest["precision"]
         replicate_by = fastest["replicate_by"]  # the same numbers either way: measured for this layout
 
-    def network(precision):
-        net = load_backbone(backbone, layers=(objective.content_layer,) + objective.style_layers,
-                            channels_last=channels_last, padding=padding, precision=precision,
-                            replicate_by=replicate_by)
-        net.cnn.to(device)
-        return net, torch.nn.Sequential(Margin(margin), *net.cnn) if margin else net.cnn
-
-    net, cnn = network(precision)
-    # bfloat16's rounding would set L-BFGS-B on another path from its first evaluations, the glimpse (engine.paint)
-    glimpse_cnn = network("float32")[1] if precision == "bfloat16" and optimizer == "lbfgs" else None
+    net = load_backbone(backbone, layers=(objective.content_layer,) + objective.style_layers,
+                        channels_last=channels_last, padding=padding, precision=precision,
+                        replicate_by=replicate_by)
+    net.cnn.to(device)
     content_img = load_image(resolve_image(content), size, net.preprocess).to(device)
     style_img = load_image(resolve_image(style), style_size or size, net.preprocess).to(device)
+    cnn = torch.nn.Sequential(Margin(margin), *net.cnn) if margin else net.cnn
 
     def index(layer):  # a margin's module moves every index by one
         return net.index(layer) + bool(margin)
@@ -122,7 +117,7 @@ def run_transfer(content, style, *, backbone="vgg19", objective=None, size=256, 
     if optimizer == "lbfgs":
         img, history = engine.paint(cnn, content_img, style_img, losses=impl, objective=objective, index=index,
                                     pixel_range=net.pixel_range(), num_iters=num_iters, init=init,
-                                    noise_ratio=noise_ratio, seed=seed, callback=callback, glimpse_cnn=glimpse_cnn)
+                                    noise_ratio=noise_ratio, seed=seed, callback=callback)
     else:  # the exercise's own loop: CS231n's Adam, its schedule and its clamp
         img, history = impl.style_transfer(
             cnn, content_img, style_img, content_layer=index(objective.content_layer),

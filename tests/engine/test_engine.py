@@ -77,28 +77,6 @@ def test_coarse_to_fine_starts_small_and_ends_at_full_size(net):
     assert sum(count for _, count in engine.plan(200)) == 200
 
 
-def test_the_glimpse_runs_through_glimpse_cnn_and_every_other_evaluation_through_cnn(net):
-    """How a bfloat16 run sets out on float32's path: its glimpse runs through a float32 copy."""
-    import copy
-
-    coarse = copy.deepcopy(net.cnn)
-    seen = {"cnn": [], "coarse": []}
-    hooks = [cnn[0].register_forward_hook(lambda module, args, out, name=name: seen[name].append(args[0].shape[-2]))
-             for name, cnn in (("cnn", net.cnn), ("coarse", coarse))]
-    try:
-        content, _, _, (_, history) = paint(net, num_iters=24, glimpse_cnn=coarse)
-        height = content.shape[-2]  # the painting's too: both are loaded at 64 px high
-        assert history["scale"] == [0.5] * engine.GLIMPSE + [1.0] * (24 - engine.GLIMPSE)
-        # each scale's targets once (content, style), then one pass per evaluation
-        assert set(seen["coarse"]) == {height // 2} and len(seen["coarse"]) == 2 + engine.GLIMPSE
-        assert set(seen["cnn"]) == {height} and len(seen["cnn"]) == 2 + 24 - engine.GLIMPSE
-        seen["cnn"].clear(), seen["coarse"].clear()
-        paint(net, num_iters=24, glimpse_cnn=coarse, schedule=engine.SCHEDULE)  # a coarse scale, not a glimpse
-        assert seen["coarse"] == [] and len(seen["cnn"]) == 2 + 2 + 24
-    finally:
-        hooks[0].remove()
-
-
 def test_the_first_step_moves_pixels_by_a_fraction_of_the_range_and_lowers_the_loss(net):
     images = []
     _, _, _, (_, history) = paint(net, num_iters=2, callback=lambda t, img, losses: images.append(img))
