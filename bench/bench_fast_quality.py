@@ -9,7 +9,10 @@ engine's picture at its defaults (--num-iters evaluations) and prints:
 - the median tile and the 25th-percentile tile of a --grid x --grid cut,
   each tile judged on its own against the painting: a picture with one patch
   of strong texture and the photo elsewhere scores well whole and badly here;
-- content: the network's content loss over the engine's.
+- content: the network's content loss over the engine's;
+- lattice: how strongly what the network adds repeats every 8 pixels, the
+  period of its 1/8-size middle (stylelab.yardstick.lattice: about 1 for the
+  engine, hundreds for a stamp laid into every 8x8 block).
 
 The goals for a shipped model, on the photos it never saw (stylelab.train.
 HELD_OUT): strength at least 0.8, median tile at least 0.6, content at most
@@ -35,7 +38,7 @@ from bench.machine import describe
 from stylelab.backbones import PRECISIONS
 from stylelab.fast import SHIPPED, load_model, reuse_freed_memory, stylize
 from stylelab.train import HELD_OUT
-from stylelab.yardstick import GRID, Judge, engine_picture, strength
+from stylelab.yardstick import GRID, Judge, engine_picture, lattice, strength
 
 GOALS = dict(whole=0.8, median_tile=0.6, content=2.0)
 
@@ -83,7 +86,7 @@ def main(argv=None):
     print(f"against the engine ({args.num_iters} evaluations, {args.size} px), {args.grid}x{args.grid} tiles; "
           f"goals: strength >= {GOALS['whole']}, median tile >= {GOALS['median_tile']}, "
           f"content <= {GOALS['content']}x")
-    print(f"  {'photo':10s} {'style':8s} {'model':34s} strength  median tile  25% tile  content")
+    print(f"  {'photo':10s} {'style':8s} {'model':34s} strength  median tile  25% tile  content  lattice")
     rows, results = [], {name: [] for name in names}
     for photo in args.photos:
         row = []
@@ -98,7 +101,8 @@ def main(argv=None):
                 results[name].append(s)
                 pictures.append(picture)
                 print(f"  {photo:10s} {style:8s} {name:34s} {s.whole:8.2f}  {s.median_tile:11.2f}  "
-                      f"{s.low_tile:8.2f}  {s.content:6.2f}x {'' if meets_goals(s) else ' (short of a goal)'}"
+                      f"{s.low_tile:8.2f}  {s.content:6.2f}x  {lattice(picture, judge.photo):7.0f}"
+                      f"{'' if meets_goals(s) else '  (short of a goal)'}"
                       f"   ({time.perf_counter() - start:.0f} s)", flush=True)
             row.append((judge.photo, pictures, engine))
         rows.append(row)

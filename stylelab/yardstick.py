@@ -174,3 +174,23 @@ def keeps_face(picture, photo):
         return shared / (a[2] * a[3] + b[2] * b[3] - shared)
 
     return any(overlap(a, b) >= 0.5 for a in faces(photo) for b in faces(picture))
+
+
+def lattice(picture, photo, period=8):
+    """How strongly what picture adds to photo repeats every period pixels, along both axes.
+
+    A network that shrinks the photo by 8 and enlarges it again with nearest-neighbour
+    upsampling can paint the same stamp into every 8x8 block. The luma of the change
+    (picture - photo) is taken to frequencies; of its power at periods under 32 px, this is
+    the share at multiples of 1/period cycles per pixel, over the share of frequencies those
+    are: about 1 for a change with no lattice, hundreds for a stamp. Exact where a side divides
+    by period.
+    """
+    change = (pil_to_rgb(picture)[0] - pil_to_rgb(photo)[0]).mean(dim=0)  # (H, W)
+    H, W = change.shape
+    power = torch.fft.fft2(change - change.mean()).abs() ** 2
+    fy = (torch.fft.fftfreq(H) * H).round().abs().view(-1, 1)  # (H, 1) cycles per picture height
+    fx = (torch.fft.fftfreq(W) * W).round().abs().view(1, -1)  # (1, W) cycles per picture width
+    fine = (fy * 32 >= H) | (fx * 32 >= W)
+    on = fine & (fy * period % H == 0) & (fx * period % W == 0)
+    return float(power[on].sum() / power[fine].sum() * fine.sum() / on.sum())

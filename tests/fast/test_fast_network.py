@@ -387,6 +387,21 @@ def test_strength_is_0_for_the_photo_1_for_the_engine_and_sees_an_untouched_regi
     assert all(t > 0.5 for t in sorted(s.tiles)[8:])
 
 
+def test_lattice_finds_a_stamp_repeated_every_8_pixels_and_not_a_change_without_one():
+    from stylelab.images import to_pil
+    from stylelab.yardstick import lattice
+
+    torch.manual_seed(0)
+    photo = 0.2 + 0.6 * torch.nn.functional.interpolate(torch.rand(1, 3, 16, 24), size=(128, 192), mode="bilinear")
+    stamp = 0.2 * (torch.rand(1, 1, 8, 8) - 0.5)
+    stamped = photo + stamp.repeat(1, 3, 16, 24)  # the same 8x8 block everywhere, never clamped
+    noise = photo + 0.2 * (torch.rand(1, 1, 128, 192) - 0.5)
+    # periods under 32 px: every frequency but 7 x 11 (|k| < 4 cycles down, < 6 across); of them, the
+    # multiples of 1/8 cycle per pixel are 8 x 8 less (0, 0): a stamp puts all its power on those 63
+    assert lattice(to_pil(stamped), to_pil(photo)) == pytest.approx((128 * 192 - 7 * 11) / 63, rel=0.02)
+    assert 0.5 < lattice(to_pil(noise), to_pil(photo)) < 2
+
+
 def test_guided_upsampling_carries_the_photos_detail_a_plain_enlargement_loses():
     from stylelab.fast import _luma, guided_upsample
 
