@@ -180,8 +180,8 @@ def lattice(picture, photo, period=8):
     """How strongly what picture adds to photo repeats every period pixels, along both axes.
 
     A network that shrinks the photo by 8 and enlarges it again with nearest-neighbour
-    upsampling can paint the same stamp into every 8x8 block. The luma of the change
-    (picture - photo) is taken to frequencies; of its power at periods under 32 px, this is
+    upsampling can paint the same stamp into every 8x8 block. The change (picture - photo),
+    averaged over the three colours, is taken to frequencies; of its power at periods under 32 px, this is
     the share at multiples of 1/period cycles per pixel, over the share of frequencies those
     are: about 1 for a change with no lattice, hundreds for a stamp. Exact where a side divides
     by period.
