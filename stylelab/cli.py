@@ -123,6 +123,9 @@ def build_parser():
     f.add_argument("--palette-weight", type=float, default=0.0,
                    help="the weight of a term on the picture's colours: the distance between its palette and "
                         "the style image's (stylelab.distil.palette)")
+    f.add_argument("--shade-weight", type=float, default=0.0,
+                   help="the weight of a term on the light and shade: the distance between the picture's "
+                        "blurred luma and the photo's (stylelab.distil.shade)")
 
     z = commands.add_parser("stylize", help="stylise a photo with a trained fast network")
     z.add_argument("--model", default=None, help="a model from train-fast (default: the shipped one)")
@@ -199,7 +202,7 @@ def train_fast(args):
                  checkpoint_every=args.checkpoint_every, resume=args.resume, device=args.device,
                  widths=args.widths, work_side=args.work_side, tiles=per_style(args.tiles, int, "--tiles"),
                  init=args.init, precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
-                 palette_weight=args.palette_weight, recolour=args.recolour,
+                 palette_weight=args.palette_weight, shade_weight=args.shade_weight, recolour=args.recolour,
                  command=command, content_layer=args.content_layer,
                  content_weight=per_style(args.content_weight, float, "--content-weight"),
                  style_weights=args.style_weights, tv_weight=args.tv_weight)  # None keeps each style's own
@@ -285,7 +288,8 @@ def main(argv=None):
                 build_corpus(style, folder, args.count, dataset=args.dataset, seed=args.seed, **given)
                 print(f"{folder}: {args.count} pairs")
         elif args.command == "train-fast":
-            if (args.distil or args.palette_weight) and not has_distil("--distil and --palette-weight are"):
+            if ((args.distil or args.palette_weight or args.shade_weight)
+                    and not has_distil("--distil, --palette-weight and --shade-weight are")):
                 return 2
             train_fast(args)
         elif args.command == "stylize":

@@ -13,15 +13,20 @@ the same random crop and flip of the photo and of its painting, and
 `distil`), and can add a term on the picture's colours: the sliced
 Wasserstein distance between its palette and the style image's (`palette`):
 on the Gram loss alone, the network was seen to learn a style's strokes long
-before its colours (stylelab/models/README.md). It is a training step of lab
-5's kind written out, so a student release leaves this module out
-(grader/instructor/release.py).
+before its colours (stylelab/models/README.md), and a term on the photo's
+light and shade (`shade`): the change the network makes to the luma, blurred
+so that only its coarse part counts; with the photo recoloured it kept the
+subject readable and spread the paint over every region (the same README).
+It is a training step of lab 5's kind written out, so a student release
+leaves this module out (grader/instructor/release.py).
 """
 
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
+from stylelab.fast import luma
 from stylelab.images import ImageError, load_image, to_pil
 from stylelab.impl import default as default_exercises
 
@@ -117,8 +122,24 @@ def palette(rgb):
     return projected.sort(dim=2).values[..., index]  # (N, D, LEVELS)
 
 
+SHADE_SIGMA = 4.0  # px: only changes wider than a stroke count, so the network stays free to lay strokes
+
+
+def shade(rgb, sigma=SHADE_SIGMA):
+    """(N, 1, H, W): the luma (Y of YIQ) of a (N, 3, H, W) batch, blurred by a Gaussian of sigma pixels.
+
+    The light and shade a viewer finds a subject by; the edge pixels are
+    repeated so that a picture's border is not darkened."""
+    radius = int(3 * sigma)
+    taps = torch.arange(-radius, radius + 1, dtype=rgb.dtype, device=rgb.device)
+    kernel = torch.exp(-taps ** 2 / (2 * sigma ** 2))
+    kernel = kernel / kernel.sum()
+    y = F.conv2d(F.pad(luma(rgb), (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))  # along rows
+    return F.conv2d(F.pad(y, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))  # columns
+
+
 def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_grams, style_mix, objective,
-                pixel_weight, palette_target=None, palette_weight=0.0):
+                pixel_weight, palette_target=None, palette_weight=0.0, shade_weight=0.0):
     """One step of the network towards the engine's paintings of its (N, 3, H, W) photos.
 
     The exercise's perceptual loss with the painting's features at the content
@@ -128,6 +149,8 @@ def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_gram
     paintings None: the photos' own features are the target, with no pixel term.
     palette_weight: a term on the colours, the mean squared distance (0..255)
     between the picture's palette and palette_target, (1, D, LEVELS).
+    shade_weight: a term on the light and shade, the squared distance (0..255)
+    between the picture's shade and the photo's, summed per picture.
     Returns the losses as floats, as train_step does."""
     features, cnn = default_exercises().extract_features, loss_net.cnn  # lab 1's forward pass, every module's output
     with torch.no_grad():
@@ -143,6 +166,9 @@ def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_gram
     if palette_weight:
         losses["palette"] = palette_weight * torch.mean((255 * (palette(out) - palette_target)) ** 2)
         losses["total"] = losses["total"] + losses["palette"]
+    if shade_weight:
+        losses["shade"] = shade_weight * torch.sum((255 * (shade(out) - shade(photos))) ** 2) / len(out)
+        losses["total"] = losses["total"] + losses["shade"]
     optimizer.zero_grad()
     losses["total"].backward()
     optimizer.step()

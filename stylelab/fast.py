@@ -241,7 +241,7 @@ def _box(x, radius):
     return F.avg_pool2d(F.pad(x, (radius,) * 4, mode="replicate"), 2 * radius + 1, stride=1)
 
 
-def _luma(rgb):
+def luma(rgb):
     """The Y of YIQ (the labs' YIQ_FROM_RGB) of a (N, 3, H, W) batch: (N, 1, H, W)."""
     weights = torch.tensor(default_exercises().YIQ_FROM_RGB[0], dtype=rgb.dtype, device=rgb.device)
     return torch.einsum("c,nchw->nhw", weights, rgb).unsqueeze(1)
@@ -263,7 +263,7 @@ def guided_upsample(small_out, small_photo, photo, radius=GUIDE_RADIUS, eps=GUID
     small_out, small_photo: (N, 3, h, w); photo: (N, 3, H, W); all in [0, 1].
     Returns (N, 3, H, W) in [0, 1].
     """
-    guide = _luma(small_photo)  # (N, 1, h, w)
+    guide = luma(small_photo)  # (N, 1, h, w)
     mean_guide, mean_out = _box(guide, radius), _box(small_out, radius)
     covariance = _box(guide * small_out, radius) - mean_guide * mean_out  # (N, 3, h, w)
     variance = _box(guide * guide, radius) - mean_guide * mean_guide  # (N, 1, h, w)
@@ -272,7 +272,7 @@ def guided_upsample(small_out, small_photo, photo, radius=GUIDE_RADIUS, eps=GUID
     size = photo.shape[-2:]
     a = F.interpolate(_box(a, radius), size=size, mode="bilinear", align_corners=False)  # (N, 3, H, W)
     b = F.interpolate(_box(b, radius), size=size, mode="bilinear", align_corners=False)
-    return torch.addcmul(b, a, _luma(photo)).clamp(0, 1)
+    return torch.addcmul(b, a, luma(photo)).clamp(0, 1)
 
 
 def stylize(model, image, mix=None, preserve_color=False, size=None, run=None):

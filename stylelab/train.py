@@ -211,7 +211,8 @@ def _bar(step, steps, width=24):
 def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_SIZE, batch_size=4, lr=1e-3,
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
                widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, distil=None,
-               pixel_weight=0.0, palette_weight=0.0, recolour=False, log=print, command="", impl=None, **changes):
+               pixel_weight=0.0, palette_weight=0.0, shade_weight=0.0, recolour=False, log=print, command="",
+               impl=None, **changes):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -242,6 +243,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     squared distance to the painting's pixels (0..255) on top (distil_step).
     palette_weight: the weight of a term on the colours, the distance between
     each picture's palette and its style image's (stylelab.distil.palette).
+    shade_weight: the weight of a term on the light and shade, the distance
+    between each picture's blurred luma and its photo's (stylelab.distil.shade).
     recolour: hand the network each photo recoloured to its style image's
     colours (stylelab.colour), as stylize then does with the model it writes.
     """
@@ -271,12 +274,13 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                   per_style={name: objective.as_dict() for name, objective in objectives.items()})
     if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
         config.update(distil=str(distil), pixel_weight=pixel_weight)
-    config.update({key: value for key, value in (("palette_weight", palette_weight), ("recolour", recolour)) if value})
+    extras = dict(palette_weight=palette_weight, shade_weight=shade_weight, recolour=recolour)
+    config.update({key: value for key, value in extras.items() if value})
     colours = colours_of(images) if recolour else None
     run = Run(net, config, Path(out), seed)
     if resume and run.checkpoint.is_file():
         run.resume(lr, steps, log)
-    if pairs or palette_weight:
+    if pairs or palette_weight or shade_weight:
         from stylelab.distil import distil_step, palette
 
         palettes = [palette(image) for image in images]
@@ -297,13 +301,13 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
             batch, paintings = photos.batch(batch_size, run.generator).to(device), None
         if colours is not None:
             batch = match_colours(batch, colours["mean"][which:which + 1], colours["cov"][which:which + 1])
-        if paintings is None and not palette_weight:
+        if paintings is None and not palette_weight and not shade_weight:
             losses = impl.train_step(run.params, run.optimizer, loss_net.cnn, batch, grams, style_mix,
                                      loss_net.content_layer, objective.content_weight, loss_net.style_layers,
                                      list(objective.style_weights), objective.tv_weight)
         else:
             losses = distil_step(impl, run.params, run.optimizer, loss_net, batch, paintings, grams, style_mix,
-                                 objective, pixel_weight, palettes[which], palette_weight)
+                                 objective, pixel_weight, palettes[which], palette_weight, shade_weight)
         run.advance(losses, time.perf_counter() - start)
         if run.step % every == 0 or run.step == steps:
             log(_progress(run, steps, max_seconds, names[which], losses))

@@ -138,3 +138,38 @@ def test_a_student_release_leaves_distillation_out(tmp_path):
 
     bundle = student_bundle(tmp_path / "release")
     assert list(bundle.rglob("train.py")) and not list(bundle.rglob("distil.py"))
+
+
+def test_the_shade_is_the_luma_blurred_as_scipy_blurs_it():
+    from scipy.ndimage import gaussian_filter
+
+    from stylelab.distil import SHADE_SIGMA, shade
+
+    rgb = torch.rand(2, 3, 40, 56, generator=torch.Generator().manual_seed(0))
+    luma = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).numpy()  # (2, 40, 56)
+    expected = [gaussian_filter(y, SHADE_SIGMA, mode="nearest", truncate=3.0) for y in luma]
+    got = shade(rgb)
+    assert got.shape == (2, 1, 40, 56)
+    torch.testing.assert_close(got[:, 0], torch.tensor(np.stack(expected)), atol=1e-5, rtol=0)
+    checks = (torch.arange(40).view(-1, 1) + torch.arange(56)) % 2  # a black and white checkerboard: mid-grey
+    assert shade(checks.float().expand(1, 3, 40, 56))[0, 0, 12:-12, 12:-12].sub(0.5).abs().max() < 1e-3
+
+
+def test_the_shade_term_keeps_a_network_from_darkening_the_photo(tmp_path):
+    """Towards a black style image's colours (the palette term alone), the network darkens the photos;
+    with the shade term beside it, it keeps their light and shade."""
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(tmp_path / "black.png")
+    only_palette = dict(content_layer="relu1_1", style_layers=("relu1_1",), style_weights=(0.0,),
+                        content_weight=0.0, tv_weight=0.0)
+    photos = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.25
+    darkening = {}
+    for weight in (0.0, 10.0):
+        out = train_fast([str(tmp_path / "black.png")], palette_weight=1.0, shade_weight=weight, steps=60,
+                         size=32, batch_size=2, lr=1e-2, widths=(8, 16, 16), num_res=1,
+                         out=tmp_path / f"m{weight}.pt", log=lambda line: None, **only_palette)
+        model = load_model(out)
+        assert model.training.get("shade_weight", 0.0) == weight
+        with torch.no_grad():
+            painted = model.net(photos, model.mix({"black": 1.0}).expand(4, -1))
+        darkening[weight] = float((photos - painted).mean())
+    assert darkening[0.0] > 0.2 and abs(darkening[10.0]) < 0.25 * darkening[0.0], darkening

@@ -403,16 +403,16 @@ def test_lattice_finds_a_stamp_repeated_every_8_pixels_and_not_a_change_without_
 
 
 def test_guided_upsampling_carries_the_photos_detail_a_plain_enlargement_loses():
-    from stylelab.fast import _luma, guided_upsample
+    from stylelab.fast import luma, guided_upsample
 
     torch.manual_seed(0)
     photo = torch.rand(1, 3, 64, 96)  # full of detail at every pixel
     small_photo = torch.nn.functional.interpolate(photo, size=(32, 48), mode="area")
     # a stylised copy that is, per channel, a linear function of the copy's luminance...
     a, b = torch.tensor([0.5, -0.3, 1.2]).view(1, 3, 1, 1), torch.tensor([0.2, 0.6, -0.1]).view(1, 3, 1, 1)
-    small_out = a * _luma(small_photo) + b
+    small_out = a * luma(small_photo) + b
     # ...comes back as the same function of the full-size photo's luminance, sharp
-    expected = (a * _luma(photo) + b).clamp(0, 1)
+    expected = (a * luma(photo) + b).clamp(0, 1)
     torch.testing.assert_close(guided_upsample(small_out, small_photo, photo, eps=1e-8), expected,
                                atol=1e-3, rtol=0)
     plain = torch.nn.functional.interpolate(small_out, size=(64, 96), mode="bilinear").clamp(0, 1)

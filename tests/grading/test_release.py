@@ -69,7 +69,8 @@ def test_bundle_checks_run_and_fail_as_not_implemented(bundle):
 
 @pytest.mark.parametrize("flags", [["distil", "--style", "shards"],
                                    ["train-fast", "--style", "shards", "--distil", "out/distil"],
-                                   ["train-fast", "--style", "shards", "--palette-weight", "1e9"]])
+                                   ["train-fast", "--style", "shards", "--palette-weight", "1e9"],
+                                   ["train-fast", "--style", "shards", "--shade-weight", "1e6"]])
 def test_the_instructors_training_tools_say_so_in_a_student_release(bundle, flags):
     run = subprocess.run([sys.executable, "-m", "stylelab", *flags, "--out", "x"], cwd=bundle, capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(bundle)})
