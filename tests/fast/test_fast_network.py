@@ -403,7 +403,7 @@ def test_lattice_finds_a_stamp_repeated_every_8_pixels_and_not_a_change_without_
 
 
 def test_guided_upsampling_carries_the_photos_detail_a_plain_enlargement_loses():
-    from stylelab.fast import luma, guided_upsample
+    from stylelab.fast import guided_upsample, luma
 
     torch.manual_seed(0)
     photo = torch.rand(1, 3, 64, 96)  # full of detail at every pixel
