@@ -133,7 +133,9 @@ RECORDS = (
                         "which keeps a dark frame from appearing around the image",
         "no_padding": "your output is smaller than the input: pad by k // 2 on every side before convolving",
         "upsample_after": "you upsampled after the convolution: upsample x first, then pad and convolve",
-        "bilinear": "you upsampled with bilinear interpolation: use mode='nearest'",
+        "nearest": "you upsampled with nearest-neighbour copies: use mode='bilinear' (with align_corners=False)",
+        "align_corners": "you upsampled with align_corners=True, which stretches the picture by a fraction of a "
+                         "pixel: use align_corners=False",
     }),
     Exercise("conditional_instance_norm", FT, 5, 3, "tensor", 1e-3, 0.1, {
         "batch_stats": "you normalised over the whole batch (batch norm): each image's channels use their "
@@ -154,6 +156,9 @@ RECORDS = (
         "sigmoid": "you bounded the change with a sigmoid, which only adds: tanh gives changes in (-1, 1), "
                    "so the network can darken as well as lighten",
         "no_residual": "your output ignores the residual blocks: run every 'res.i.' block in order",
+        "no_noise": "your output ignores noise: add it to x before conv1 (when it is not None)",
+        "noisy_change": "you added the change to the noisy photo: only conv1 sees x + noise; the output is "
+                        "clamp(x + tanh(y), 0, 1) with the clean x",
     }, needs=("conv_layer", "conditional_instance_norm", "residual_block")),
     Exercise("perceptual_loss", FT, 5, 3, "losses", 1e-5, hints={
         "sum_over_batch": "your loss is N times too large: average each loss over the N images of the batch",
@@ -168,6 +173,7 @@ RECORDS = (
                         "optimizer's zero_grad before backward()",
         "no_step": "the parameters did not change: after backward(), let the optimizer take its step",
         "losses_after": "you returned the losses after the update: return those of this step's forward pass",
+        "no_noise": "your network ran without noise: hand train_step's noise on to transformer_net",
     }, grad_inputs=("params",), mutates=("params",),
         needs=("conv_layer", "conditional_instance_norm", "residual_block", "transformer_net", "perceptual_loss")),
 )

@@ -7,7 +7,7 @@ Gatys et al. optimise the pixels of one image for a minute. Johnson et al.
 train a *transformation network* once, on many photos, to minimise the same
 losses; stylising a new photo is then one forward pass:
 
-    out = transformer_net(x, params, style_mix)               (N, 3, H, W) in [0, 1]
+    out = transformer_net(x, params, style_mix, noise)        (N, 3, H, W) in [0, 1]
     loss = content_weight * ||phi_c(out) - phi_c(x)||^2                   content
          + sum_l style_weights[l] * ||G_l(out) - G_l(style)||^2            style
          + tv_weight * (neighbouring pixel differences of out)^2          smoothness
@@ -31,17 +31,21 @@ import torch.nn.functional as F
 
 def conv_layer(x, weight, bias, stride=1, upsample=1):
     """
-    A convolution with reflection padding, optionally after a nearest-neighbour upsampling.
+    A convolution with reflection padding, optionally after a bilinear upsampling.
 
     Inputs:
     - x: Tensor of shape (N, C_in, H, W).
     - weight: Tensor of shape (C_out, C_in, k, k) with k odd; bias: Tensor of shape (C_out,).
     - stride: the convolution's stride (2 halves the size: the way down).
-    - upsample: first enlarge x by this integer factor with nearest-neighbour
-      interpolation (2 doubles the size: the way up). Johnson et al. used
-      transposed convolutions; Odena et al. (Distill 2016) showed that their
-      uneven overlaps paint checkerboard artefacts, which upsampling then
-      convolving avoids.
+    - upsample: first enlarge x by this integer factor with bilinear
+      interpolation, F.interpolate(..., mode='bilinear', align_corners=False)
+      (2 doubles the size: the way up). Johnson et al. used transposed
+      convolutions; Odena et al. (Distill 2016) showed that their uneven
+      overlaps paint checkerboard artefacts, which upsampling then convolving
+      avoids. Bilinear rather than nearest-neighbour: nearest copies each
+      value of the 1/8-size middle into an 8x8 block, the convolutions after
+      it see the same numbers at the same place in every block, and the
+      network learns to stamp one pattern per block, a visible lattice.
 
     Pad by k // 2 on every side with *reflection* padding (zero padding makes a
     dark frame appear around stylised images), then convolve.
@@ -117,11 +121,12 @@ def sub_params(params, prefix):
     return {name[len(prefix):]: value for name, value in params.items() if name.startswith(prefix)}
 
 
-def transformer_net(x, params, style_mix):
+def transformer_net(x, params, style_mix, noise=None):
     """
     The transformation network: a photo in, its stylised version out.
 
         layer     what                                              output size
+        in        x + noise: what the way down sees                 (N, 3, H, W)
         conv1     9x9 conv, stride 2, then norm1 and ReLU           (N, C1, H/2, W/2)
         conv2     3x3 conv, stride 2, then norm2 and ReLU           (N, C2, H/4, W/4)
         conv3     3x3 conv, stride 2, then norm3 and ReLU           (N, C3, H/8, W/8)
@@ -144,6 +149,15 @@ def transformer_net(x, params, style_mix):
     applied to the whole network). The clamp keeps the output a picture, in
     [0, 1].
 
+    The way down sees the photo with a little noise added; the change is still
+    added to the clean photo. A flat region (a sky, a white wall) gives a
+    network that only sees the photo nothing to paint from, and the same
+    everywhere: it answers with one cell of texture repeated at one size.
+    Noise gives each region something of its own to grow strokes from, as
+    texture networks take noise as their input (Ulyanov et al. 2016). Training
+    draws new noise every step; stylelab.fast stylises with the same fixed
+    noise every time, so a photo always comes out the same.
+
     Inputs:
     - x: Tensor of shape (N, 3, H, W), RGB in [0, 1], H and W multiples of 8.
     - params: dict of Tensors: for each conv layer L above, 'L.weight' and
@@ -152,6 +166,8 @@ def transformer_net(x, params, style_mix):
       residual_block takes (sub_params(params, 'res.0.') gives them). The
       number of residual blocks R is however many 'res.i.' there are.
     - style_mix: Tensor of shape (N, S), as for conditional_instance_norm.
+    - noise: None, or a Tensor of shape (N, 3, H, W) (or (1, 3, H, W), the same
+      for every image) added to x before conv1 only. None: no noise.
 
     Use conv_layer, conditional_instance_norm and residual_block.
 
@@ -197,7 +213,7 @@ def perceptual_loss(feats, content_feats, style_grams, out, content_layer, conte
 
 
 def train_step(params, optimizer, cnn, content_batch, style_grams, style_mix, content_layer,
-               content_weight, style_layers, style_weights, tv_weight):
+               content_weight, style_layers, style_weights, tv_weight, noise=None):
     """
     One training step of the transformation network.
 
@@ -215,6 +231,8 @@ def train_step(params, optimizer, cnn, content_batch, style_grams, style_mix, co
     - style_mix: Tensor of shape (N, S), as for transformer_net.
     - content_layer, content_weight, style_layers, style_weights, tv_weight: as
       for perceptual_loss.
+    - noise: None, or a Tensor of shape (N, 3, H, W) for transformer_net's way
+      down (new noise each step); the content targets are the clean photos'.
 
     Returns:
     - losses: dict with the keys 'content', 'style', 'tv' and 'total', each a

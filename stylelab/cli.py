@@ -120,6 +120,9 @@ def build_parser():
     f.add_argument("--recolour", action="store_true",
                    help="hand the network each photo recoloured to the style's colours (stylelab.colour); "
                         "the model then recolours every photo it stylises the same way")
+    f.add_argument("--noise", type=float, default=None, metavar="STD",
+                   help="the standard deviation of the noise added to each photo on the network's way down, "
+                        "new every step (default: 0.1; 0: none)")
     f.add_argument("--palette-weight", type=float, default=0.0,
                    help="the weight of a term on the picture's colours: the distance between its palette and "
                         "the style image's (stylelab.distil.palette)")
@@ -203,7 +206,8 @@ def train_fast(args):
                  widths=args.widths, work_side=args.work_side, tiles=per_style(args.tiles, int, "--tiles"),
                  init=args.init, precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
                  palette_weight=args.palette_weight, shade_weight=args.shade_weight, recolour=args.recolour,
-                 command=command, content_layer=args.content_layer,
+                 **({} if args.noise is None else {"noise": args.noise}), command=command,
+                 content_layer=args.content_layer,
                  content_weight=per_style(args.content_weight, float, "--content-weight"),
                  style_weights=args.style_weights, tv_weight=args.tv_weight)  # None keeps each style's own
     print(f"wrote {path}")

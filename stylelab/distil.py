@@ -139,7 +139,7 @@ def shade(rgb, sigma=SHADE_SIGMA):
 
 
 def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_grams, style_mix, objective,
-                pixel_weight, palette_target=None, palette_weight=0.0, shade_weight=0.0):
+                pixel_weight, palette_target=None, palette_weight=0.0, shade_weight=0.0, noise=None):
     """One step of the network towards the engine's paintings of its (N, 3, H, W) photos.
 
     The exercise's perceptual loss with the painting's features at the content
@@ -151,12 +151,13 @@ def distil_step(impl, params, optimizer, loss_net, photos, paintings, style_gram
     between the picture's palette and palette_target, (1, D, LEVELS).
     shade_weight: a term on the light and shade, the squared distance (0..255)
     between the picture's shade and the photo's, summed per picture.
+    noise: for transformer_net's way down, as in train_step.
     Returns the losses as floats, as train_step does."""
     features, cnn = default_exercises().extract_features, loss_net.cnn  # lab 1's forward pass, every module's output
     with torch.no_grad():
         target = features(photos if paintings is None else paintings,
                           cnn[:loss_net.content_layer + 1])[loss_net.content_layer]
-    out = impl.transformer_net(photos, params, style_mix)
+    out = impl.transformer_net(photos, params, style_mix, noise)
     losses = impl.perceptual_loss(features(out, cnn), target, style_grams, out, loss_net.content_layer,
                                   objective.content_weight, loss_net.style_layers,
                                   list(objective.style_weights), objective.tv_weight)

@@ -32,6 +32,10 @@ MIN_SIDE = 16
 # at 256 and 768 px, is within 1.04 of the photo's. Wider frames did worse (1.31 at 16,
 # 1.39 at 32: the mirror's seam), and 8 costs 4% more pixels at 1024x768.
 FRAME = 8
+# The standard deviation of the noise added to the photo the way down sees (transformer_net's
+# noise): new noise each training step, and NOISE_TILE-square tiles of one fixed draw when
+# stylising, so that a photo always comes out the same, any size, in torch and in ONNX.
+NOISE, NOISE_TILE, NOISE_SEED = 0.1, 256, 0
 MAX_SIDE = 2048  # the longest side stylize resizes a photo to: 2048x1536 took 1.7 s and 0.7 GB here
 FORMAT = "stylelab-fast-model"
 SHIPPED = Path(__file__).resolve().parent / "models" / "fast3.pt"
@@ -67,13 +71,15 @@ class TransformerNet(nn.Module):
     """The parameters of transformer_net, named as its docstring lists them.
 
     forward(x, style_mix) calls impl.transformer_net (the reference solutions by
-    default, or a student's module) on dict(self.named_parameters()).
+    default, or a student's module) on dict(self.named_parameters()), with the
+    fixed noise (fixed_noise) times noise, the standard deviation the network
+    was trained with (0: none).
     """
 
-    def __init__(self, num_styles=1, widths=WIDTHS, num_res=NUM_RES, impl=None):
+    def __init__(self, num_styles=1, widths=WIDTHS, num_res=NUM_RES, impl=None, noise=NOISE):
         super().__init__()
         c1, c2, c3 = widths
-        self.num_styles, self.widths, self.num_res = num_styles, tuple(widths), num_res
+        self.num_styles, self.widths, self.num_res, self.noise = num_styles, tuple(widths), num_res, float(noise)
         self.conv1, self.norm1 = Conv(3, c1, 9), Norm(num_styles, c1)
         self.conv2, self.norm2 = Conv(c1, c2, 3), Norm(num_styles, c2)
         self.conv3, self.norm3 = Conv(c2, c3, 3), Norm(num_styles, c3)
@@ -85,11 +91,25 @@ class TransformerNet(nn.Module):
         nn.init.zeros_(self.up3.weight)
         nn.init.zeros_(self.up3.bias)
         self.impl = impl or default_exercises("fast_transfer")
+        if self.noise:  # not in the state_dict: every network draws the same tile
+            self.register_buffer("noise_tile", fixed_noise(), persistent=False)
 
     def forward(self, x, style_mix=None):
         if style_mix is None:  # the first style
             style_mix = F.one_hot(torch.zeros(x.shape[0], dtype=torch.long), self.num_styles).to(x)
-        return self.impl.transformer_net(x, dict(self.named_parameters()), style_mix)
+        noise = None
+        if self.noise:
+            # row i and column j of the tile at pixel (i mod NOISE_TILE, j mod NOISE_TILE): gathered
+            # by index, which ONNX's exporter keeps dynamic in H and W (a repeat count it would not)
+            rows, cols = (torch.arange(n, device=x.device) % NOISE_TILE for n in x.shape[-2:])
+            noise = self.noise * self.noise_tile.index_select(2, rows).index_select(3, cols).to(x.dtype)  # (1, 3, H, W)
+        return self.impl.transformer_net(x, dict(self.named_parameters()), style_mix, noise)
+
+
+def fixed_noise(side=NOISE_TILE, seed=NOISE_SEED):
+    """The noise a trained network stylises with: a (1, 3, side, side) draw of N(0, 1), the same on every
+    machine (torch's CPU generator), repeated over larger pictures."""
+    return torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(seed))
 
 
 @dataclass
@@ -142,7 +162,7 @@ def save_model(path, net, styles, training=None, work_side=None, colours=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     colours = None if colours is None else {k: v.detach().float().cpu() for k, v in colours.items()}
     torch.save({"format": FORMAT, "version": 1, "styles": list(styles), "widths": list(net.widths),
-                "num_res": net.num_res, "work_side": work_side, "training": dict(training or {}),
+                "num_res": net.num_res, "noise": net.noise, "work_side": work_side, "training": dict(training or {}),
                 "colours": colours,
                 "state_dict": {k: v.detach().to("cpu", torch.float16) for k, v in net.state_dict().items()}},
                path)
@@ -176,7 +196,7 @@ def load_model(path=SHIPPED, impl=None, channels_last=None, precision="float32")
     if not isinstance(stored, dict) or stored.get("format") != FORMAT:
         raise ValueError(f"{path} is not a stylelab fast model (a checkpoint? pass the --out file of "
                          f"train-fast, not its .ckpt)")
-    net = TransformerNet(len(stored["styles"]), stored["widths"], stored["num_res"], impl)
+    net = TransformerNet(len(stored["styles"]), stored["widths"], stored["num_res"], impl, stored.get("noise", 0.0))
     net.load_state_dict({k: v.float() for k, v in stored["state_dict"].items()})
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")

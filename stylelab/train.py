@@ -24,7 +24,7 @@ from stylelab import speed
 from stylelab.backbones import Margin, load_backbone
 from stylelab.colour import colours_of, match_colours
 from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
-from stylelab.fast import NUM_RES, SHIPPED, WIDTHS, TransformerNet, save_model
+from stylelab.fast import NOISE, NUM_RES, SHIPPED, WIDTHS, TransformerNet, save_model
 from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
 from stylelab.impl import default as default_exercises
 from stylelab.objective import FAST, for_each_style, style_objectives
@@ -211,8 +211,8 @@ def _bar(step, steps, width=24):
 def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_SIZE, batch_size=4, lr=1e-3,
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
                widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, distil=None,
-               pixel_weight=0.0, palette_weight=0.0, shade_weight=0.0, recolour=False, log=print, command="",
-               impl=None, **changes):
+               pixel_weight=0.0, palette_weight=0.0, shade_weight=0.0, recolour=False, noise=NOISE, log=print,
+               command="", impl=None, **changes):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -247,10 +247,13 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     between each picture's blurred luma and its photo's (stylelab.distil.shade).
     recolour: hand the network each photo recoloured to its style image's
     colours (stylelab.colour), as stylize then does with the model it writes.
+    noise: the standard deviation of the noise added to each crop on the
+    network's way down (transformer_net's noise), drawn anew every step; the
+    model file keeps it, and stylize uses the same amount of fixed noise.
     """
     names = [style_name(s) for s in styles]
     tiles_of = for_each_style(tiles, names, "--tiles", default=1)
-    _check(styles, size, tiles_of, max_seconds, steps, checkpoint_every)
+    _check(styles, size, tiles_of, max_seconds, steps, checkpoint_every, noise)
     common = FAST.but(**{k: v for k, v in changes.items() if not isinstance(v, dict)})
     objectives = style_objectives(names, tiles, **changes)
     device = _device(device)
@@ -265,11 +268,11 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     widths, num_res = tuple(widths or WIDTHS), num_res or NUM_RES
 
     torch.manual_seed(seed)  # the network's initial weights
-    net = TransformerNet(len(styles), widths, num_res, impl).to(device)
+    net = TransformerNet(len(styles), widths, num_res, impl, noise).to(device)
     start_from = _start_from(net, init, names) if init is not None else {}
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
                   style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
-                  num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles,
+                  num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles, noise=noise,
                   init=str(init) if init else None, precision=precision, **common.as_dict(),
                   per_style={name: objective.as_dict() for name, objective in objectives.items()})
     if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
@@ -301,13 +304,14 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
             batch, paintings = photos.batch(batch_size, run.generator).to(device), None
         if colours is not None:
             batch = match_colours(batch, colours["mean"][which:which + 1], colours["cov"][which:which + 1])
+        drawn = noise * torch.randn(batch.shape, generator=run.generator).to(device) if noise else None
         if paintings is None and not palette_weight and not shade_weight:
             losses = impl.train_step(run.params, run.optimizer, loss_net.cnn, batch, grams, style_mix,
                                      loss_net.content_layer, objective.content_weight, loss_net.style_layers,
-                                     list(objective.style_weights), objective.tv_weight)
+                                     list(objective.style_weights), objective.tv_weight, drawn)
         else:
             losses = distil_step(impl, run.params, run.optimizer, loss_net, batch, paintings, grams, style_mix,
-                                 objective, pixel_weight, palettes[which], palette_weight, shade_weight)
+                                 objective, pixel_weight, palettes[which], palette_weight, shade_weight, drawn)
         run.advance(losses, time.perf_counter() - start)
         if run.step % every == 0 or run.step == steps:
             log(_progress(run, steps, max_seconds, names[which], losses))
@@ -325,10 +329,12 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     return save_model(out, net, names, training, work_side, colours)
 
 
-def _check(styles, size, tiles, max_seconds, steps, checkpoint_every):
+def _check(styles, size, tiles, max_seconds, steps, checkpoint_every, noise):
     """Refuse settings that cannot train, naming the flag to change."""
     if not styles:
         raise ValueError("give at least one style image (--style)")
+    if not 0 <= noise <= 1:  # also refuses nan
+        raise ValueError(f"--noise {noise}: give a standard deviation from 0 (no noise) to 1; 0.1 is the default")
     if size % 8:
         raise ValueError(f"--size {size} must be a multiple of 8 (the network halves it three times)")
     for name, k in tiles.items():

@@ -256,9 +256,11 @@ GATYS_RIGHT = {
 
 # --- fast_transfer.py: right answers, then the catalogued mistakes -------------------------
 
-def conv_layer(x, weight, bias, stride=1, upsample=1, mode="nearest", padding="reflect", first=True):
+def conv_layer(x, weight, bias, stride=1, upsample=1, mode="bilinear", padding="reflect", first=True,
+               corners=False):
     k = weight.shape[-1]
-    up = nn.Upsample(scale_factor=upsample, mode=mode) if upsample > 1 else nn.Identity()
+    corners = corners if mode == "bilinear" else None
+    up = nn.Upsample(scale_factor=upsample, mode=mode, align_corners=corners) if upsample > 1 else nn.Identity()
     if padding == "none":
         conv = lambda y: F.conv2d(y, weight, bias, stride=stride)  # noqa: E731
     else:
@@ -296,12 +298,15 @@ def change(x, y):
     return torch.clamp(torch.tanh(y) + x, min=0.0, max=1.0)
 
 
-def net(x, params, style_mix, last=change, residual=True):
+def net(x, params, style_mix, noise=None, last=change, residual=True, use_noise=True, noisy_change=False):
     def stage(h, conv, norm, stride=1, upsample=1):
         h = conv_layer(h, params[conv + ".weight"], params[conv + ".bias"], stride, upsample)
         return torch.relu(cin(h, params[norm + ".gamma"], params[norm + ".beta"], style_mix))
 
-    h = stage(stage(stage(x, "conv1", "norm1", 2), "conv2", "norm2", 2), "conv3", "norm3", 2)
+    seen = x + noise if noise is not None and use_noise else x
+    if noisy_change:
+        x = seen
+    h = stage(stage(stage(seen, "conv1", "norm1", 2), "conv2", "norm2", 2), "conv3", "norm3", 2)
     blocks = sorted({int(name.split(".")[1]) for name in params if name.startswith("res.")})
     for i in blocks if residual else []:
         h = block(h, {k.split(".", 2)[2]: v for k, v in params.items() if k.startswith(f"res.{i}.")}, style_mix)
@@ -329,11 +334,12 @@ def perceptual(feats, content_feats, style_grams, out, content_layer, content_we
 
 
 def train_step(params, optimizer, cnn, content_batch, style_grams, style_mix, content_layer, content_weight,
-               style_layers, style_weights, tv_weight, zero=True, step=True, after=False):
+               style_layers, style_weights, tv_weight, noise=None, zero=True, step=True, after=False,
+               pass_noise=True):
     def run():
         with torch.no_grad():
             target = cnn[:content_layer + 1](content_batch)
-        out = net(content_batch, params, style_mix)
+        out = net(content_batch, params, style_mix, noise if pass_noise else None)
         feats, h = [], out
         for layer in cnn:
             h = layer(h)
@@ -368,7 +374,8 @@ FAST_WRONG = {
     "conv_layer": {"zero_padding": _with(conv_layer, padding="zeros"),
                    "no_padding": _with(conv_layer, padding="none"),
                    "upsample_after": _with(conv_layer, first=False),
-                   "bilinear": _with(conv_layer, mode="bilinear")},
+                   "nearest": _with(conv_layer, mode="nearest"),
+                   "align_corners": _with(conv_layer, corners=True)},
     "conditional_instance_norm": {"batch_stats": _with(cin, batch=True), "unbiased": _with(cin, unbiased=True),
                                   "no_affine": _with(cin, affine=False), "first_style": _with(cin, first=True)},
     "residual_block": {"no_skip": _with(block, skip=False), "relu_after_sum": _with(block, relu_after_sum=True),
@@ -377,14 +384,16 @@ FAST_WRONG = {
                         "no_clamp": _with(net, last=lambda x, y: torch.tanh(y) + x),
                         "no_photo": _with(net, last=lambda x, y: torch.clamp(torch.tanh(y), min=0.0, max=1.0)),
                         "sigmoid": _with(net, last=lambda x, y: torch.clamp(torch.sigmoid(y) + x, min=0.0, max=1.0)),
-                        "no_residual": _with(net, residual=False)},
+                        "no_residual": _with(net, residual=False),
+                        "no_noise": _with(net, use_noise=False),
+                        "noisy_change": _with(net, noisy_change=True)},
     "perceptual_loss": {"sum_over_batch": _with(perceptual, mean=False),
                         "unnormalized_gram": _with(perceptual, normalize=False),
                         "no_tv": _with(perceptual, with_tv=False),
                         "by_position": _with(perceptual, by_position=True),
                         "element_mean": _with(perceptual, reduction="mean")},
     "train_step": {"no_zero_grad": _with(train_step, zero=False), "no_step": _with(train_step, step=False),
-                   "losses_after": _with(train_step, after=True)},
+                   "losses_after": _with(train_step, after=True), "no_noise": _with(train_step, pass_noise=False)},
 }
 
 

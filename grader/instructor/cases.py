@@ -145,8 +145,10 @@ def _residual_block(g, v, seed):
 def _transformer_net(g, v, seed):
     N, S = 2 - v % 2, 2 + v
     widths, num_res = ((4, 6, 8), (3, 5, 6), (4, 4, 6))[v], (2, 1, 3)[v]
-    return {"x": torch.rand(N, 3, 16 + 8 * v, 16 + 16 * v, generator=g),
-            "params": net_params(g, S, widths, num_res), "style_mix": style_mix(g, N, S)}
+    H, W = 16 + 8 * v, 16 + 16 * v
+    # variant 1's noise is one (1, 3, H, W) picture for the whole batch, as stylelab.fast hands it
+    return {"x": torch.rand(N, 3, H, W, generator=g), "params": net_params(g, S, widths, num_res),
+            "style_mix": style_mix(g, N, S), "noise": 0.3 * _rand(g, 1 if v == 1 else N, 3, H, W)}
 
 
 def _perceptual_loss(g, v, seed):
@@ -181,7 +183,8 @@ def _train_step(g, v, seed):
     return {"params": params, "lr": 1e-4, "cnn": cnn,
             "content_batch": 0.25 + 0.5 * torch.rand(N, 3, 16, 16 + 8 * v, generator=g), "style_grams": grams,
             "style_mix": style_mix(g, N, S), "content_layer": 4 if v == 0 else 3, "content_weight": 1.0,
-            "style_layers": [1, 4], "style_weights": [50.0, 20.0 + 10 * v], "tv_weight": 0.05}
+            "style_layers": [1, 4], "style_weights": [50.0, 20.0 + 10 * v], "tv_weight": 0.05,
+            "noise": 0.2 * _rand(g, N, 3, 16, 16 + 8 * v)}
 
 
 # exercise -> its case builder: (generator, variant, seed) -> inputs in the exercise's argument order

@@ -165,16 +165,17 @@ def _landscape(inputs, transpose=False, tv=True):
     return [out[k].T if transpose else out[k] for k in keys]
 
 
-def _conv(inputs, padding="reflect", upsample_first=True, mode="nearest"):
+def _conv(inputs, padding="reflect", upsample_first=True, mode="bilinear", align_corners=False):
     x, w, b, stride, up = (inputs[k] for k in ("x", "weight", "bias", "stride", "upsample"))
+    enlarge = dict(mode=mode, align_corners=align_corners) if mode == "bilinear" else dict(mode=mode)
     if up > 1 and upsample_first:
-        x = F.interpolate(x, scale_factor=up, mode=mode)
+        x = F.interpolate(x, scale_factor=up, **enlarge)
     pad = w.shape[-1] // 2
     if padding == "reflect":
         y = F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), w, b, stride=stride)
     else:
         y = F.conv2d(x, w, b, stride=stride, padding=pad if padding == "zeros" else 0)
-    return F.interpolate(y, scale_factor=up, mode=mode) if up > 1 and not upsample_first else y
+    return F.interpolate(y, scale_factor=up, **enlarge) if up > 1 and not upsample_first else y
 
 
 def _norm(inputs, dims=(2, 3), unbiased=False, affine=True, first_style=False):
@@ -206,14 +207,17 @@ def _change(x, y):
     return (x + torch.tanh(y)).clamp(0, 1)
 
 
-def _net(inputs, finish=_change, residual=True):
-    x, params, mix = inputs["x"], inputs["params"], inputs["style_mix"]
+def _net(inputs, finish=_change, residual=True, noise="down"):
+    x, params, mix, drawn = inputs["x"], inputs["params"], inputs["style_mix"], inputs["noise"]
+    down = x + drawn if noise in ("down", "both") else x
+    if noise == "both":  # the change added to the noisy photo as well
+        x = down
 
     def stage(y, conv, norm, stride=1, upsample=1):
         y = fast.conv_layer(y, params[f"{conv}.weight"], params[f"{conv}.bias"], stride, upsample)
         return F.relu(fast.conditional_instance_norm(y, params[f"{norm}.gamma"], params[f"{norm}.beta"], mix))
 
-    y = stage(stage(stage(x, "conv1", "norm1", 2), "conv2", "norm2", 2), "conv3", "norm3", 2)
+    y = stage(stage(stage(down, "conv1", "norm1", 2), "conv2", "norm2", 2), "conv3", "norm3", 2)
     blocks = sorted({name.split(".")[1] for name in params if name.startswith("res.")}, key=int)
     for i in blocks if residual else []:
         y = fast.residual_block(y, fast.sub_params(params, f"res.{i}."), mix)
@@ -237,8 +241,9 @@ def _perceptual(inputs, batch_mean=True, gram_norm=True, tv=True, by_position=Fa
     return losses + [losses[0] + losses[1] + (losses[2] if tv else 0.0)]
 
 
-def _step(inputs, broken=None, losses_after=False):
-    """The reference train_step through protocol.call, with the optimizer broken as a student might."""
+def _step(inputs, broken=None, losses_after=False, noise=True):
+    """The reference train_step through protocol.call, with the optimizer broken as a student might
+    (noise False: transformer_net called without the noise)."""
     from grader.returned import as_tensors
     from grader.exercises import EXERCISE
     from grader.protocol import PlainSGD, call
@@ -246,6 +251,8 @@ def _step(inputs, broken=None, losses_after=False):
     def student(params, optimizer, **rest):
         if broken:
             setattr(optimizer, broken, lambda *args, **kwargs: None)
+        if not noise:
+            rest["noise"] = None
         losses = fast.train_step(params, optimizer, **rest)
         if losses_after:
             losses = fast.train_step(params, PlainSGD(params.values(), lr=0.0), **rest)
@@ -321,7 +328,8 @@ MISTAKES = {
         "zero_padding": lambda i: _conv(i, padding="zeros"),
         "no_padding": lambda i: _conv(i, padding="none"),
         "upsample_after": lambda i: _conv(i, upsample_first=False),
-        "bilinear": lambda i: _conv(i, mode="bilinear"),
+        "nearest": lambda i: _conv(i, mode="nearest"),
+        "align_corners": lambda i: _conv(i, align_corners=True),
     },
     "conditional_instance_norm": {
         "batch_stats": lambda i: _norm(i, dims=(0, 2, 3)),
@@ -340,6 +348,8 @@ MISTAKES = {
         "no_photo": lambda i: _net(i, finish=lambda x, y: torch.tanh(y).clamp(0, 1)),
         "sigmoid": lambda i: _net(i, finish=lambda x, y: (x + torch.sigmoid(y)).clamp(0, 1)),
         "no_residual": lambda i: _net(i, residual=False),
+        "no_noise": lambda i: _net(i, noise=None),
+        "noisy_change": lambda i: _net(i, noise="both"),
     },
     "perceptual_loss": {
         "sum_over_batch": lambda i: _perceptual(i, batch_mean=False),
@@ -352,5 +362,6 @@ MISTAKES = {
         "no_zero_grad": lambda i: _step(i, broken="zero_grad"),
         "no_step": lambda i: _step(i, broken="step"),
         "losses_after": lambda i: _step(i, losses_after=True),
+        "no_noise": lambda i: _step(i, noise=False),
     },
 }

