@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # The venv is refreshed whenever pyproject.toml's dependencies change.
 STAMP := $(VENV)/.stylelab-deps-$(shell python3 tools/requirements.py --hash)
 
-.PHONY: venv demo test test-labs lab transfer stylize starter check-starter check reference bench examples floors clean
+.PHONY: venv demo test test-labs lab transfer stylize starter check-starter check reference bench examples fast-model floors clean
 
 venv: $(STAMP)
 
@@ -54,6 +54,13 @@ reference: venv
 
 examples: venv
 	$(PY) -m stylelab examples out/examples
+
+# the shipped fast network from nothing (stylelab/models/README.md): the engine paints shards'
+# corpus, then the network trains; both resume where they stopped. About 80 minutes on 2 cores with
+# bfloat16 (the speed probe picks it where the CPU has it; the recorded run named it).
+fast-model: venv
+	$(PY) -m stylelab distil --style shards --count 20 --out out/corpus
+	$(PY) -m stylelab train-fast --style swirls --style mosaic --style shards --recolour --content-weight swirls=180 mosaic=480 shards=120 --distil out/corpus --pixel-weight 20000 --shade-weight 1e6 --steps 14000 --out stylelab/models/fast3.pt --resume
 
 bench: venv
 	$(PY) -m bench.bench_grader

@@ -223,7 +223,10 @@ def _fast_tab(paths, model, demo):
     run_fast.__signature__ = fast_signature(model.styles)
     gr.Markdown("A feed-forward network (Johnson, Alahi and Fei-Fei, ECCV 2016) trained once on "
                 f"{len(model.styles)} styles at a time (Dumoulin et al., ICLR 2017): one pass per "
-                "picture. Move the sliders to blend the styles.")
+                "picture, a fraction of a second on a laptop. It repaints the photo in each style's colours; "
+                "with the shipped network swirls and mosaic paint every region and shards paints the dark "
+                "ones. The Paint tab fits one photo at a time and keeps a face better. Move the sliders to "
+                "blend the styles.")
     with gr.Row():
         with gr.Column():
             content = image_file(label="Content image", height=120, value=paths["astronaut"], elem_id="fast-content")
