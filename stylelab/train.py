@@ -247,9 +247,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     between each picture's blurred luma and its photo's (stylelab.distil.shade).
     recolour: hand the network each photo recoloured to its style image's
     colours (stylelab.colour), as stylize then does with the model it writes.
-    noise: the standard deviation of the noise added to each crop on the
-    network's way down (transformer_net's noise), drawn anew every step; the
-    model file keeps it, and stylize uses the same amount of fixed noise.
+    noise: the standard deviation of the noise added to each crop on the way
+    down (transformer_net's noise), new each step; stylize uses it, fixed.
     """
     names = [style_name(s) for s in styles]
     tiles_of = for_each_style(tiles, names, "--tiles", default=1)
@@ -257,8 +256,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     common = FAST.but(**{k: v for k, v in changes.items() if not isinstance(v, dict)})
     objectives = style_objectives(names, tiles, **changes)
     device = _device(device)
-    reference = default_exercises("fast_transfer")
-    impl = impl or reference
+    impl, reference = impl or default_exercises("fast_transfer"), default_exercises("fast_transfer")
     if precision is None:
         precision = speed.choice()["precision"] if device.type == "cpu" else "float32"
     loss_net = loss_network(common, device, channels_last=impl is reference, precision=precision)
