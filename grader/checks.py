@@ -143,11 +143,19 @@ def _same(old, new):
 NOT_IMPLEMENTED = "not implemented yet"
 
 
-def describe_raised(name, message):
-    """The one-line reason for an exception a student's code raised."""
+def describe_raised(name, message, call=None):
+    """The one-line reason for an exception a student's code raised.
+
+    call: how the grader called the exercise (Exercise.signature); a TypeError
+    about the exercise's own arguments then names the arguments it was given.
+    """
     if name == "NotImplementedError":
         return NOT_IMPLEMENTED
-    return f"raised {name}: {message}"[:300]
+    reason = f"raised {name}: {message}"[:300]
+    if call and name == "TypeError" and message.startswith(call.split("(")[0] + "()"):
+        # the call is the grader's own text, not the student's, so it is not cut short
+        reason += f" (the grader calls {call}, as its docstring says; a starter older than the grader may lack one)"
+    return reason
 
 
 def evaluate(function, exercise, inputs, reference=None):
@@ -173,7 +181,8 @@ def run_case(function, exercise, inputs, expected, mistakes, reference=None):
         raw, grads, after = evaluate(function, exercise, inputs, reference)
     except (Exception, SystemExit) as error:  # a student's bug of any kind is a FAIL, never a crash
         text = str(error).strip()
-        return False, describe_raised(type(error).__name__, text.splitlines()[0] if text else ""), math.nan
+        call = EXERCISE[exercise].signature(inputs)
+        return False, describe_raised(type(error).__name__, text.splitlines()[0] if text else "", call), math.nan
     return judge(exercise, raw, before, after, expected, mistakes, grads)
 
 

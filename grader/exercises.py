@@ -53,6 +53,17 @@ class Exercise:
     mutates: tuple = ()  # inputs it is meant to change in place
     needs: tuple = ()  # earlier exercises it calls
 
+    def signature(self, inputs):
+        """How a check calls it, named as its docstring names the arguments: 'conv_layer(x, weight, ...)'.
+
+        inputs: a check's inputs, in the exercise's argument order (train_step's
+        optimizer is made from its 'lr'; gram_matrix is called with normalize too)."""
+        if self.kind == "gram":
+            names = ["features", "normalize"]
+        else:
+            names = ["optimizer" if self.kind == "step" and name == "lr" else name for name in inputs]
+        return f"{self.name}({', '.join(names)})"
+
     def split(self):
         """{'public': ..., 'hidden': ...}: how the points divide between the checks."""
         hidden = self.points * HIDDEN_SHARE

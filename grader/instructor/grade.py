@@ -285,7 +285,8 @@ def _file_problem(report, exercise, grade):
 def _run(child, exercise, inputs, expected, mistakes, deadline, needs=None):
     reply = child.run(exercise, inputs, deadline, needs)
     if "raised" in reply:
-        return False, describe_raised(reply["raised"], reply["message"])
+        call = EXERCISE[exercise].signature(inputs)
+        return False, describe_raised(reply["raised"], reply["message"], call)
     passed, reason, _ = judge(exercise, reply["result"], snapshot(inputs), reply["inputs_after"], expected,
                               mistakes, reply["grads"])
     return passed, reason

@@ -51,3 +51,37 @@ def test_each_catalogued_mistake_is_recognised(exercise, mistake):
 def test_bad_fast_submissions_fail_with_a_one_line_reason(function, exercise, reason):
     result = check_function(function, exercise)
     assert not result.passed and result.reason.startswith(reason), result.reason
+
+
+def old_starter(x, params, style_mix):  # transformer_net as a starter without noise had it
+    return x
+
+
+def calls_conv_layer_wrongly(x, params, style_mix, noise=None):
+    return torch.nn.functional.conv2d(x, params["conv1.weight"], 1, 2, 3, 4, 5, 6)
+
+
+def test_a_missing_argument_names_the_arguments_the_grader_passes():
+    reason = check_function(old_starter, "transformer_net").reason
+    assert reason.startswith("raised TypeError: old_starter() takes 3 positional arguments but 4 were given")
+    assert "transformer_net(x, params, style_mix, noise)" not in reason  # it names old_starter, not the exercise
+    old_starter.__name__ = old_starter.__qualname__ = "transformer_net"
+    reason = check_function(old_starter, "transformer_net").reason
+    assert "(the grader calls transformer_net(x, params, style_mix, noise), as its docstring says" in reason
+    reason = check_function(lambda params, lr: None, "train_step").reason  # keywords, with an optimizer made from lr
+    assert "got an unexpected keyword argument 'optimizer'" in reason and "the grader calls" not in reason
+    # a TypeError inside the function is the function's own bug: no word on its arguments
+    reason = check_function(calls_conv_layer_wrongly, "transformer_net").reason
+    assert reason.startswith("raised TypeError: ") and "the grader calls" not in reason
+
+
+def train_step(params, optimizer, cnn, content_batch, style_grams, style_mix, content_layer, content_weight,
+               style_layers, style_weights, tv_weight):  # no noise, as an older starter
+    return {}
+
+
+def test_the_longest_call_fits_the_one_line_reason():
+    reason = check_function(train_step, "train_step").reason
+    assert reason.startswith("raised TypeError: train_step() got an unexpected keyword argument 'noise' (the grader "
+                             "calls train_step(params, optimizer, cnn, content_batch, style_grams, style_mix, ")
+    assert reason.endswith("tv_weight, noise), as its docstring says; a starter older than the grader may lack one)")

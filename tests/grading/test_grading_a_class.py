@@ -40,6 +40,9 @@ FAST_FILES = {"correct": FAST_SOLUTION, "fast_only": FAST_SOLUTION,
                   def residual_block(x, params, style_mix):
                       params.pop("conv1.bias")
                       return x
+
+                  def transformer_net(x, params, style_mix):  # an older starter's signature: no noise
+                      return x
                   """)}
 
 
@@ -52,8 +55,8 @@ def submissions(kit):
         "fast_broken": (SOLUTION, ST, "syntax error"),
         # its import kills the process: fast_transfer.py, in a child of its own, is still graded
         "exit_at_import": ("import os\nos._exit(3)\n", FT, "crashed"),
-        # transformer_net and train_step are judged on the reference residual_block
-        "pops_params": (SOLUTION, TOTAL_POINTS - P["residual_block"], "graded"),
+        # train_step is judged on the reference residual_block and transformer_net
+        "pops_params": (SOLUTION, TOTAL_POINTS - P["residual_block"] - P["transformer_net"], "graded"),
         "partial": (override(STARTER, inspect.getsource(solutions.gram_matrix)
                              + "\n\n" + inspect.getsource(solutions.content_loss)), P["gram_matrix"] + P["content_loss"], "graded"),
         "empty": (None, 0, "missing file"),
@@ -238,6 +241,10 @@ def test_reasons_name_what_went_wrong(graded_class):
         "could not import style_transfer.py: the process exited with status 3 (sys.exit or os._exit?)"
     assert reason("exit_at_import", "train_step") == "passed"
     assert reason("pops_params", "residual_block").startswith("modified its input 'params' in place")
+    assert reason("pops_params", "transformer_net").startswith(
+        "raised TypeError: transformer_net() takes 3 positional arguments but 4 were given (the grader calls "
+        "transformer_net(x, params, style_mix, noise), as its docstring says; a starter older than the grader "
+        "may lack one)")
 
 
 def test_output_is_capped_and_nothing_escaped(graded_class):
