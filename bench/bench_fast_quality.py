@@ -37,7 +37,7 @@ from PIL import Image
 from bench.machine import describe
 from stylelab.backbones import PRECISIONS
 from stylelab.fast import SHIPPED, load_model, reuse_freed_memory, stylize
-from stylelab.train import HELD_OUT
+from stylelab.photos import HELD_OUT
 from stylelab.yardstick import GRID, Judge, engine_picture, lattice, strength
 
 GOALS = dict(whole=0.8, median_tile=0.6, content=2.0)

@@ -126,6 +126,9 @@ def build_parser():
     f.add_argument("--palette-weight", type=float, default=0.0,
                    help="the weight of a term on the picture's colours: the distance between its palette and "
                         "the style image's (stylelab.distil.palette)")
+    f.add_argument("--only", nargs="+", default=None, metavar="STYLE",
+                   help="with --init: train these styles' own norm parameters alone; the shared "
+                        "convolutions and the other styles stay as they are")
     f.add_argument("--shade-weight", type=float, default=0.0,
                    help="the weight of a term on the light and shade: the distance between the picture's "
                         "blurred luma and the photo's (stylelab.distil.shade)")
@@ -206,7 +209,7 @@ def train_fast(args):
                  widths=args.widths, work_side=args.work_side, tiles=per_style(args.tiles, int, "--tiles"),
                  init=args.init, precision=args.precision, distil=args.distil, pixel_weight=args.pixel_weight,
                  palette_weight=args.palette_weight, shade_weight=args.shade_weight, recolour=args.recolour,
-                 **({} if args.noise is None else {"noise": args.noise}), command=command,
+                 **({} if args.noise is None else {"noise": args.noise}), command=command, only=args.only,
                  content_layer=args.content_layer,
                  content_weight=per_style(args.content_weight, float, "--content-weight"),
                  style_weights=args.style_weights, tv_weight=args.tv_weight)  # None keeps each style's own

@@ -42,12 +42,12 @@ def pair_paths(folder, index):
 def build_corpus(style, folder, count, *, dataset=None, size=PAIR_SIZE, num_iters=PAIR_ITERS, seed=0, log=print):
     """Paint `count` training crops in `style` with the engine, into folder; returns the number painted now.
 
-    Crop i is stylelab.train.Photos' crop i (rescaled, flipped, recoloured) of
+    Crop i is stylelab.photos.Photos' crop i (rescaled, flipped, recoloured) of
     the photos in dataset (None: the training photos), drawn from a generator
     seeded with seed and i, so a resumed or repeated run paints the same pairs."""
     import time
 
-    from stylelab.train import Photos
+    from stylelab.photos import Photos
     from stylelab.transfer import run_transfer
 
     if count < 1 or size < 32:

@@ -1,10 +1,8 @@
 """Training the fast style-transfer network (Johnson et al. 2016; Dumoulin et al. 2017).
 
-`train_fast` runs the exercises' `train_step` over batches of photo crops: any
-folder of photos (COCO, as in the papers, on a GPU), or by default random
-crops, flips, rescales and colour changes of the photos bundled with
-scikit-image that the kit may use (TRAINING_PHOTOS; HELD_OUT are kept for
-judging), so that training works offline. With several styles, the batches
+`train_fast` runs the exercises' `train_step` over batches of photo crops
+(stylelab.photos: any folder of photos, COCO as in the papers, or by default
+the few bundled photos the kit may use, so that training works offline). With several styles, the batches
 take the styles in turn, each with its own objective (stylelab.objective.FAST_STYLES), and
 one network learns them all through its per-style normalisation parameters.
 Checkpoints are written every few steps and a run can resume from one; with the
@@ -23,26 +21,17 @@ from torch.nn import functional as F
 from stylelab import speed
 from stylelab.backbones import Margin, load_backbone
 from stylelab.colour import colours_of, match_colours
-from stylelab.examples import EXAMPLES, resolve_image, skimage_photo
+from stylelab.examples import EXAMPLES, resolve_image
 from stylelab.fast import NOISE, NUM_RES, SHIPPED, WIDTHS, TransformerNet, save_model
-from stylelab.images import ImageError, load_image, open_image, pil_to_rgb
+from stylelab.images import load_image
 from stylelab.impl import default as default_exercises
 from stylelab.objective import FAST, for_each_style, style_objectives
+from stylelab.photos import HELD_OUT, Photos
 
 # Training crops are CROP pixels square, and the style images are seen at STYLE_SIZE on
 # their shorter side: a crop a quarter of the pixels of 256 trains four times as many steps
 # an hour, and the style's strokes keep the size they have at 256, where they are judged.
 CROP, STYLE_SIZE = 128, 256
-# The photos never trained on, so that the yardstick (stylelab.yardstick) judges
-# the shipped network on pictures it has not seen: a face and an object.
-HELD_OUT = ("astronaut", "coffee")
-# The other colour pictures scikit-image bundles under a licence the kit may use
-# (IMAGES.md). Colour only: a grey photo's content target is grey, and the content
-# loss at relu2_2 pulls the picture towards grey. (A run with six grey pictures among
-# ten still painted every style in greys after 2,300 steps; stylelab/models/README.md.)
-# grace_hopper is the one bundled face the kit may train on: matplotlib's sample photo of
-# Commodore Grace Hopper (US Navy, public domain), so the network sees eyes and a mouth.
-TRAINING_PHOTOS = ("chelsea", "rocket", "retina", "hubble_deep_field", "immunohistochemistry", "grace_hopper")
 # Each style's own parameters (the gamma and beta of every norm, one row per style) get a
 # gradient only on the steps that train that style, one step in S; at ten times the
 # learning rate of the shared convolutions they keep up (a probe on three styles painted
@@ -55,8 +44,6 @@ NORM_LR_SCALE = 10.0
 # paint bands along the sides (swirls, in every run); behind a repeated edge it did not
 # (stylelab/models/README.md).
 LOSS_MARGIN = 16
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-MAX_MISSES = 100  # unreadable photos drawn in a row before a dataset is declared unusable
 
 
 class Preprocess(nn.Module):
@@ -101,92 +88,6 @@ def loss_network(objective, device="cpu", channels_last=True, margin=LOSS_MARGIN
                        [1 + backbone.index(layer) for layer in objective.style_layers])
 
 
-class Photos:
-    """Random square crops of a set of photos: rescaled, cropped, flipped and recoloured at random.
-
-    folder: any folder of photos (searched recursively), read one by one, so
-    COCO's 118k images need no memory; None: TRAINING_PHOTOS (in memory).
-    """
-
-    def __init__(self, folder=None, size=256):
-        self.size, self.skipped = size, set()
-        if folder is None:
-            self.paths, self.cached = list(TRAINING_PHOTOS), {}
-        else:
-            folder = Path(folder)
-            if not folder.is_dir():
-                raise ImageError(f"{folder}: no such folder; --dataset takes a folder of photos")
-            self.paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
-            if not self.paths:
-                raise ImageError(f"{folder} holds no photos ({', '.join(sorted(PHOTO_SUFFIXES))})")
-            self.cached = None
-
-    def _photo(self, index):
-        source = self.paths[index]
-        if self.cached is None:
-            try:
-                return pil_to_rgb(open_image(source))
-            except ImageError:
-                return None  # one unreadable file in a big folder should not stop a long run
-        if source not in self.cached:
-            self.cached[source] = pil_to_rgb(training_photo(source))
-        return self.cached[source]
-
-    def crop(self, generator):
-        """One (3, size, size) crop: shorter side rescaled to 1 to 2.5 crop sizes, then recoloured."""
-        for _ in range(MAX_MISSES):
-            index = int(torch.randint(len(self.paths), (1,), generator=generator))
-            rgb = self._photo(index)
-            if rgb is not None:
-                break
-            self.skipped.add(self.paths[index])
-        else:
-            raise ImageError(f"{MAX_MISSES} photos in a row could not be read ({len(self.skipped)} of "
-                             f"{len(self.paths)} files so far, e.g. {sorted(self.skipped)[0]}); "
-                             f"--dataset needs a folder of readable photos")
-        def uniform(low, high):
-            return float(torch.empty(1).uniform_(low, high, generator=generator))
-
-        H, W = rgb.shape[-2:]
-        short = max(self.size, round(self.size * uniform(1.0, 2.5)))
-        h, w = max(self.size, round(H * short / min(H, W))), max(self.size, round(W * short / min(H, W)))
-        rgb = F.interpolate(rgb, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-        top = int(torch.randint(h - self.size + 1, (1,), generator=generator))
-        left = int(torch.randint(w - self.size + 1, (1,), generator=generator))
-        rgb = rgb[0, :, top:top + self.size, left:left + self.size]
-        if float(torch.rand(1, generator=generator)) < 0.5:
-            rgb = rgb.flip(-1)
-        return recolour(rgb, uniform(0.75, 1.25), uniform(0.7, 1.3), uniform(0.5, 1.5), uniform(-0.1, 0.1))
-
-    def batch(self, n, generator):
-        return torch.stack([self.crop(generator) for _ in range(n)])  # (n, 3, size, size)
-
-
-def training_photo(name):
-    """One of TRAINING_PHOTOS (or HELD_OUT) as a PIL RGB image: scikit-image's, or matplotlib's sample photo."""
-    if name == "grace_hopper":
-        from matplotlib import cbook
-
-        return open_image(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))).convert("RGB")
-    return skimage_photo(name)
-
-
-def recolour(rgb, brightness, contrast, saturation, hue):
-    """A (3, H, W) picture in [0, 1] with its brightness and contrast scaled, its chroma scaled by
-    saturation and rotated by hue turns, so the network meets photos in every light.
-
-    In YIQ (the labs' YIQ_FROM_RGB): luma and two chroma axes, in which a hue change is a rotation."""
-    M = torch.tensor(default_exercises().YIQ_FROM_RGB, dtype=rgb.dtype)  # (3, 3)
-    yiq = torch.einsum("ij,jhw->ihw", M, rgb)  # (3, H, W)
-    luma = yiq[0]
-    luma = (luma - luma.mean()) * contrast + luma.mean() * brightness
-    angle = 2 * math.pi * hue
-    cos, sin = math.cos(angle) * saturation, math.sin(angle) * saturation
-    i, q = yiq[1] * cos - yiq[2] * sin, yiq[1] * sin + yiq[2] * cos
-    out = torch.einsum("ij,jhw->ihw", torch.linalg.inv(M), torch.stack([luma, i, q]))
-    return out.clamp(0, 1)
-
-
 def style_name(source):
     return source if source in EXAMPLES else Path(source).stem
 
@@ -212,7 +113,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                seed=0, max_seconds=None, out=SHIPPED, checkpoint_every=100, resume=False, device=None,
                widths=None, num_res=None, work_side=None, tiles=1, init=None, precision=None, distil=None,
                pixel_weight=0.0, palette_weight=0.0, shade_weight=0.0, recolour=False, noise=NOISE, log=print,
-               command="", impl=None, **changes):
+               command="", impl=None, only=None, **changes):
     """Train one network on one or more styles and write it to out; returns the FastModel's path.
 
     The checkpoint, written every checkpoint_every steps, is out + '.ckpt'; with
@@ -249,6 +150,10 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     colours (stylelab.colour), as stylize then does with the model it writes.
     noise: the standard deviation of the noise added to each crop on the way
     down (transformer_net's noise), new each step; stylize uses it, fixed.
+    only: style names (with init): train those styles' own norm parameters
+    alone, keeping the shared convolutions and the other styles as init left
+    them (a conditional network learns a style through its gammas and betas,
+    Dumoulin et al. 2017), so refining one style cannot move the others.
     """
     names = [style_name(s) for s in styles]
     tiles_of = for_each_style(tiles, names, "--tiles", default=1)
@@ -257,8 +162,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     objectives = style_objectives(names, tiles, **changes)
     device = _device(device)
     impl, reference = impl or default_exercises("fast_transfer"), default_exercises("fast_transfer")
-    if precision is None:
-        precision = speed.choice()["precision"] if device.type == "cpu" else "float32"
+    precision = precision or (speed.choice()["precision"] if device.type == "cpu" else "float32")
     loss_net = loss_network(common, device, channels_last=impl is reference, precision=precision)
     images = [load_image(resolve_image(s), style_size).to(device) for s in styles]  # for Grams, colours, palettes
     targets = style_grams(loss_net, images, default_exercises())
@@ -268,6 +172,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     torch.manual_seed(seed)  # the network's initial weights
     net = TransformerNet(len(styles), widths, num_res, impl, noise).to(device)
     start_from = _start_from(net, init, names) if init is not None else {}
+    trained = _trained(net, names, only, init)
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
                   style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
                   num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles, noise=noise,
@@ -275,7 +180,7 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
                   per_style={name: objective.as_dict() for name, objective in objectives.items()})
     if distil is not None:  # recorded only when used, so that a checkpoint whose config has no distil entry still resumes
         config.update(distil=str(distil), pixel_weight=pixel_weight)
-    extras = dict(palette_weight=palette_weight, shade_weight=shade_weight, recolour=recolour)
+    extras = dict(palette_weight=palette_weight, shade_weight=shade_weight, recolour=recolour, only=list(only or ()))
     config.update({key: value for key, value in extras.items() if value})
     colours = colours_of(images) if recolour else None
     run = Run(net, config, Path(out), seed)
@@ -290,8 +195,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
     every = max(1, min(checkpoint_every, steps // 20 or 1))
     while run.step < steps and (max_seconds is None or run.seconds < max_seconds):
         start = time.perf_counter()
-        # step t trains style t mod S, with that style's own objective: every style equally often
-        which = run.step % len(styles)
+        # step t trains style t mod S (of the styles trained), with its own objective: each equally often
+        which = trained[run.step % len(trained)]
         style_mix = F.one_hot(torch.full((batch_size,), which), len(styles)).float().to(device)  # (N, S)
         grams = [layer[which:which + 1] for layer in targets]  # (1, C, C) per layer
         objective = objectives[names[which]]
@@ -429,6 +334,18 @@ class Run:
                     "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                     "step": self.step, "seconds": self.seconds, "history": self.history,
                     "lr_schedule": self.schedule}, self.checkpoint)
+
+
+def _trained(net, names, only, init):
+    """The indices of the styles a run trains: all, or only those named, whose norm rows alone then learn."""
+    if not only:
+        return list(range(len(names)))
+    if init is None or set(only) - set(names):
+        raise ValueError(f"--only {' '.join(only)}: name styles of this run ({', '.join(names)}), with --init "
+                         f"the model whose shared convolutions they keep")
+    for key, value in net.named_parameters():
+        value.requires_grad_(key.endswith((".gamma", ".beta")))  # the shared convolutions stay as init left them
+    return [names.index(name) for name in only]
 
 
 def _start_from(net, path, names):

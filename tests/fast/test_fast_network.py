@@ -118,8 +118,8 @@ def test_onnx_export_gives_the_same_picture_at_other_sizes(model_file, tmp_path)
 
 
 def _train(out, **settings):
-    return train_fast(["swirls", "mosaic"], steps=settings.pop("steps", 4), size=32, batch_size=2, out=out,
-                      checkpoint_every=2, log=lambda line: None, **SMALL, **settings)
+    settings = {"steps": 4, "log": lambda line: None, **settings}
+    return train_fast(["swirls", "mosaic"], size=32, batch_size=2, out=out, checkpoint_every=2, **SMALL, **settings)
 
 
 def test_a_network_stylises_with_one_fixed_noise_that_its_file_keeps(model_file, tmp_path):
@@ -206,6 +206,23 @@ def test_a_second_stage_starts_from_a_model_and_judges_tiles(tmp_path):
     assert near < far  # ...not from fresh weights
     with pytest.raises(ValueError, match="holds styles"):
         train_fast(["swirls"], steps=1, size=32, out=tmp_path / "x.pt", init=tmp_path / "first.pt", **SMALL)
+
+
+def test_only_one_style_trains_its_own_norm_rows_and_leaves_the_rest_as_init_left_them(tmp_path):
+    first = load_model(_train(tmp_path / "first.pt", steps=2))
+    lines = []
+    tuned = load_model(_train(tmp_path / "tuned.pt", steps=2, init=tmp_path / "first.pt", only=["mosaic"],
+                              log=lines.append))
+    progress = [line for line in lines if "/2 " in line]  # one line per step: "[###...] 1/2  mosaic: loss ..."
+    assert tuned.training["only"] == ["mosaic"] and len(progress) == 2 and all("mosaic:" in p for p in progress)
+    before, after = first.net.state_dict(), tuned.net.state_dict()
+    rows = [name for name in before if name.endswith((".gamma", ".beta"))]  # (S, C): one row per style
+    assert all(torch.equal(before[name], after[name]) for name in before if name not in rows)  # shared convs
+    assert all(torch.equal(before[name][0], after[name][0]) for name in rows)  # swirls' own row
+    assert sum(not torch.equal(before[name][1], after[name][1]) for name in rows) == len(rows)  # mosaic's, all
+    for wrong in (dict(only=["mosaic"]), dict(only=["shards"], init=tmp_path / "first.pt")):
+        with pytest.raises(ValueError, match="--only"):
+            _train(tmp_path / "x.pt", steps=1, **wrong)
 
 
 def test_training_resumes_exactly_where_it_stopped(tmp_path):
@@ -496,7 +513,7 @@ def test_border_contrast_finds_a_dotted_edge_and_passes_an_even_picture():
 
 
 def test_recolour_keeps_luminance_through_a_hue_turn_and_greys_at_zero_saturation():
-    from stylelab.train import recolour
+    from stylelab.photos import recolour
 
     torch.manual_seed(0)
     rgb = 0.3 + 0.4 * torch.rand(3, 16, 16)  # mid colours: nothing clamps
@@ -512,7 +529,7 @@ def test_recolour_keeps_luminance_through_a_hue_turn_and_greys_at_zero_saturatio
 
 
 def test_the_built_in_training_set_never_holds_a_held_out_photo():
-    from stylelab.train import HELD_OUT, TRAINING_PHOTOS, Photos
+    from stylelab.photos import HELD_OUT, TRAINING_PHOTOS, Photos
 
     assert set(HELD_OUT).isdisjoint(TRAINING_PHOTOS) and "astronaut" in HELD_OUT
     photos = Photos(None, 32)
@@ -593,7 +610,7 @@ def test_the_shipped_styles_paint_no_line_along_the_borders(size):
     side (border_contrast): the network changes the photo, so a photo's busy edge (the
     astronaut's flag: 1.44 on the left at 256 px) stays busy, and only what the network adds counts."""
     from stylelab.images import resize
-    from stylelab.train import HELD_OUT
+    from stylelab.photos import HELD_OUT
     from stylelab.yardstick import border_contrast
 
     model = load_model()
