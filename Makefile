@@ -60,7 +60,8 @@ examples: venv
 # bfloat16 (the speed probe picks it where the CPU has it; the recorded run named it).
 fast-model: venv
 	$(PY) -m stylelab distil --style shards --count 20 --out out/corpus
-	$(PY) -m stylelab train-fast --style swirls --style mosaic --style shards --recolour --content-weight swirls=180 mosaic=480 shards=120 --distil out/corpus --pixel-weight 20000 --shade-weight 1e6 --steps 14000 --out stylelab/models/fast3.pt --resume
+	$(PY) -m stylelab train-fast --style swirls --style mosaic --style shards --recolour --content-weight swirls=180 mosaic=480 shards=120 --distil out/corpus --pixel-weight 20000 --shade-weight 1e6 --steps 14000 --out out/train/fast3_base.pt --resume
+	$(PY) -m stylelab train-fast --style swirls --style mosaic --style shards --recolour --content-weight swirls=540 mosaic=480 shards=120 --distil out/corpus --pixel-weight 20000 --shade-weight 1e6 --init out/train/fast3_base.pt --only swirls --steps 600 --out stylelab/models/fast3.pt --resume
 
 bench: venv
 	$(PY) -m bench.bench_grader
