@@ -15,7 +15,8 @@ which way wins turns around from one CPU to the next:
 - threads: one per logical CPU (torch's default) or one per core where two
   share a core (use_threads).
 
-`choice(kind)` times each candidate on first use (a few seconds) and caches
+`choice(kind)` times each candidate on first use (a few seconds: every one on
+a small picture, then those near the fastest at the engine's size) and caches
 the winner per CPU model, flags, torch version and thread count in
 cache_path(), unless other processes kept the CPU busy meanwhile: then the
 next run measures again. The kinds: "reference", the engine's VGG-19 forward and backward
@@ -41,11 +42,16 @@ from stylelab.objective import PRESETS
 
 # Part of every cache key: a change to what the probe times or chooses raises it, so that
 # no machine keeps a choice measured on other candidates.
-PROBE_VERSION = 2
+PROBE_VERSION = 3
 # the instruction sets that decide which kernels oneDNN picks
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
-PROBE_SIDE = 160  # px: relu5_1 still 10x10; one float32 pass takes about 0.2 s on two cores
+# VGG-19's candidates are screened on a PROBE_SIDE picture (relu5_1 still 10x10; a float32 pass
+# takes about 0.2 s on two cores), and those within CLOSE of the fastest there are timed again at
+# DECIDE_SIDE, the engine's own size, which decides. Layouts that tie at 160 px part at 256: with
+# one thread bfloat16 channels-last beat contiguous by 3-6% at 160 px and by 13-18% at 256
+# (Intel Xeon with AMX, 2026-12-05), so a probe at 160 px alone could keep the slower one.
+PROBE_SIDE, DECIDE_SIDE, CLOSE = 160, 256, 1.25
 PROBE_LAYERS = (PRESETS["vgg19"].content_layer, *PRESETS["vgg19"].style_layers)  # the layers a transfer reads
 FAST_PROBE = (384, 512)  # (H, W): the fast network's forward pass takes about 0.05 s on two cores
 
@@ -96,11 +102,11 @@ def candidates(kind):
     return [dict(precision=p, channels_last=c, replicate_by=r) for p in precisions for c in layouts for r in replicate]
 
 
-def seconds_per_pass(kind, precision, channels_last, replicate_by="pad", repeats=3):
+def seconds_per_pass(kind, precision, channels_last, replicate_by="pad", repeats=3, side=PROBE_SIDE):
     """The median time of one pass of kind's network: VGG-19 to relu5_1, forward and backward, on a
-    PROBE_SIDE picture; or the fast network's forward pass on a FAST_PROBE picture."""
-    one_pass = _fast_pass(precision, channels_last) if kind == "fast" else _vgg_pass(precision, channels_last,
-                                                                                      replicate_by)
+    side x side picture; or the fast network's forward pass on a FAST_PROBE picture."""
+    one_pass = (_fast_pass(precision, channels_last) if kind == "fast"
+                else _vgg_pass(precision, channels_last, replicate_by, side))
     one_pass()  # oneDNN picks and caches its kernels on the first call
     times = []
     for _ in range(repeats):
@@ -110,13 +116,13 @@ def seconds_per_pass(kind, precision, channels_last, replicate_by="pad", repeats
     return statistics.median(times)
 
 
-def _vgg_pass(precision, channels_last, replicate_by):
+def _vgg_pass(precision, channels_last, replicate_by, side):
     from stylelab.backbones import load_backbone
 
     net = load_backbone("vgg19", layers=PROBE_LAYERS, channels_last=channels_last, padding="replicate",
                         precision=precision, replicate_by=replicate_by)
     taps = [net.index(layer) for layer in PROBE_LAYERS]
-    picture = torch.rand(1, 3, PROBE_SIDE, PROBE_SIDE)
+    picture = torch.rand(1, 3, side, side)
     if channels_last:
         picture = picture.contiguous(memory_format=torch.channels_last)
 
@@ -147,13 +153,31 @@ def _fast_pass(precision, channels_last):
     return one_pass
 
 
-def probe(settings, kind):
+def probe(settings, kind, rounds=2, side=PROBE_SIDE):
     """[seconds] for each of settings (dicts of seconds_per_pass's arguments), timed in turns."""
     times = [[] for _ in settings]
-    for _ in range(2):  # alternating, so a burst of other load hits every candidate alike
+    for _ in range(rounds):  # alternating, so a burst of other load hits every candidate alike
         for each, timed in zip(settings, times):
-            timed.append(seconds_per_pass(kind, **each))
+            timed.append(seconds_per_pass(kind, **each, side=side))
     return [min(timed) for timed in times]
+
+
+def measure(kind):
+    """{the fastest of candidates(kind)'s settings, "seconds": {candidate: time}}: VGG-19's screened at
+    PROBE_SIDE, then those within CLOSE of the fastest decided at DECIDE_SIDE; the fast network's at
+    FAST_PROBE, its own size."""
+    settings = candidates(kind)
+    if kind == "fast":
+        timed = probe(settings, kind)
+        seconds = {_name(each): round(t, 4) for each, t in zip(settings, timed)}
+    else:
+        screened = probe(settings, kind, rounds=1)
+        seconds = {f"{_name(each)} at {PROBE_SIDE} px": round(t, 4) for each, t in zip(settings, screened)}
+        settings = [each for each, t in zip(settings, screened) if t <= CLOSE * min(screened)]
+        timed = probe(settings, kind, side=DECIDE_SIDE) if len(settings) > 1 else [min(screened)]
+        if len(settings) > 1:
+            seconds.update({f"{_name(each)} at {DECIDE_SIDE} px": round(t, 4) for each, t in zip(settings, timed)})
+    return {**settings[min(range(len(timed)), key=timed.__getitem__)], "seconds": seconds}
 
 
 def _name(settings):
@@ -170,10 +194,7 @@ def choice(kind="reference"):
     if len(chosen) < len(SETTINGS):
         measured = _cached(kind)
         if measured is None:
-            settings = candidates(kind)
-            timed, others = busy_elsewhere(lambda: probe(settings, kind))
-            fastest = min(zip(timed, range(len(settings))))[1]
-            measured = {**settings[fastest], "seconds": {_name(each): round(t, 4) for each, t in zip(settings, timed)}}
+            measured, others = busy_elsewhere(lambda: measure(kind))
             _remember(_key(kind), measured, others)
         chosen = {**{key: measured[key] for key in SETTINGS}, **chosen}
     chosen["channels_last"] = chosen["channels_last"] and kind != "student"
