@@ -171,8 +171,8 @@ def train_fast(styles, dataset=None, *, steps=3000, size=CROP, style_size=STYLE_
 
     torch.manual_seed(seed)  # the network's initial weights
     net = TransformerNet(len(styles), widths, num_res, impl, noise).to(device)
-    start_from = _start_from(net, init, names) if init is not None else {}
     trained = _trained(net, names, only, init)
+    start_from = _start_from(net, init, names) if init is not None else {}
     config = dict(styles=names, dataset=str(dataset) if dataset else "built-in photos", size=size,
                   style_size=style_size, batch_size=batch_size, lr=lr, seed=seed, widths=widths,
                   num_res=num_res, work_side=work_side, norm_lr_scale=NORM_LR_SCALE, tiles=tiles, noise=noise,

@@ -208,7 +208,7 @@ def test_a_second_stage_starts_from_a_model_and_judges_tiles(tmp_path):
         train_fast(["swirls"], steps=1, size=32, out=tmp_path / "x.pt", init=tmp_path / "first.pt", **SMALL)
 
 
-def test_only_one_style_trains_its_own_norm_rows_and_leaves_the_rest_as_init_left_them(tmp_path):
+def test_only_one_style_trains_its_own_norm_rows_and_leaves_the_rest_as_init_left_them(tmp_path, capsys):
     first = load_model(_train(tmp_path / "first.pt", steps=2))
     lines = []
     tuned = load_model(_train(tmp_path / "tuned.pt", steps=2, init=tmp_path / "first.pt", only=["mosaic"],
@@ -223,6 +223,11 @@ def test_only_one_style_trains_its_own_norm_rows_and_leaves_the_rest_as_init_lef
     for wrong in (dict(only=["mosaic"]), dict(only=["shards"], init=tmp_path / "first.pt")):
         with pytest.raises(ValueError, match="--only"):
             _train(tmp_path / "x.pt", steps=1, **wrong)
+    from stylelab.cli import main as cli
+
+    assert cli(["train-fast", "--style", "swirls", "--style", "mosaic", "--only", "shards", "--init",
+                str(tmp_path / "first.pt"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--only shards: name styles of this run (swirls, mosaic)" in capsys.readouterr().err
 
 
 def test_training_resumes_exactly_where_it_stopped(tmp_path):
