@@ -37,9 +37,9 @@ MANIFEST = REFERENCE / "MANIFEST.json"
 MARKER = re.compile(r"^# Reference picture: reference/([\w-]+\.png)$", re.M)
 # what the figures are drawn from; a change to any of them redraws the pictures
 SOURCES = ("solutions/style_transfer.py", "solutions/fast_transfer.py", "stylelab/engine.py",
-           "stylelab/colour.py", "stylelab/transfer.py", "stylelab/backbones.py", "stylelab/fast.py", "stylelab/lab.py",
-           "stylelab/train.py", "stylelab/photos.py", "stylelab/speed.py", "stylelab/objective.py", "stylelab/impl.py",
-           "stylelab/models/fast3.pt")
+           "stylelab/colour.py", "stylelab/transfer.py", "stylelab/backbones.py", "stylelab/fast.py",
+           "stylelab/fused.py", "stylelab/lab.py", "stylelab/train.py", "stylelab/photos.py", "stylelab/speed.py",
+           "stylelab/objective.py", "stylelab/impl.py", "stylelab/models/fast3.pt")
 SLOW = 10  # seconds: a cell this slow is named with its time
 MAX_WIDTH = 800  # pixels: a figure stays readable, the file stays under 300 kB
 
