@@ -13,7 +13,9 @@ On the outermost row and column of each side the enlarged picture's reflection
 padding reads a pixel no padding of the small picture gives, so those are
 computed the exercise's way, from a strip three pixels deep. The result is
 transformer_net's own to float rounding (tests/fast/test_fused.py); stylelab.fast
-runs it for the reference solutions only, never for a student's module.
+runs it for the reference solutions only, never for a student's module. It
+writes transformer_net's layers out, so the student release leaves it out,
+as it leaves out solutions/ (grader/instructor/release.py).
 """
 
 import torch

@@ -33,8 +33,9 @@ STUDENT_FILES = ("environment.yml", "pyproject.toml", "LICENSE", "IMAGES.md", "t
 # grader/ goes whole but for grader/instructor/, the instructor's side (the student's release boundary)
 STUDENT_TREES = ("starter", "stylelab", "labs", "grader")
 # what a release leaves out of those trees: the grader's instructor side, and stylelab's
-# distil.py, whose training step is lab 5's train_step written out
-INSTRUCTORS_ONLY = ("instructor", "distil.py")
+# distil.py, whose training step is lab 5's train_step written out, and fused.py, which
+# writes out transformer_net's layers (stylelab.fast runs it for the reference solutions only)
+INSTRUCTORS_ONLY = ("instructor", "distil.py", "fused.py")
 
 
 def _copy_tree(source, target):

@@ -33,7 +33,8 @@ def test_bundle_holds_what_students_need_and_nothing_of_the_instructors(bundle):
                    "grader/reference/style_transfer_checks.pt", "environment.yml", "pyproject.toml",
                    "README.md", "Makefile", "tools/requirements.py"):
         assert needed in files
-    for secret in ("solutions/", "grader/instructor/", "tests/", "bench/", ".ci/", "stylelab/distil.py"):
+    for secret in ("solutions/", "grader/instructor/", "tests/", "bench/", ".ci/", "stylelab/distil.py",
+                   "stylelab/fused.py"):
         assert not any(f.startswith(secret) for f in files), secret
     # the grader's folder goes as it is, but for its instructor side: the release copies folders, not lists
     public = {p.relative_to(ROOT).as_posix() for p in (ROOT / "grader").rglob("*")
